@@ -1,0 +1,29 @@
+# The commands people type. `make run` and `make test` work on a fresh machine.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test lint format
+
+$(VENV)/installed: pyproject.toml
+	@python=$$(devtools/find-python) && echo "Using $$python" && $$python -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/installed
+	$(PY) -m devtools.run
+
+# Tests use the local PostgreSQL when it answers (as in CI), else SQLite; DATABASE_URL wins.
+test: $(VENV)/installed
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+	DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} $(PY) -m pytest
+
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format:
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .

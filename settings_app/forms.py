@@ -1,0 +1,114 @@
+from django import forms
+from django.core.validators import RegexValidator
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.debug import sensitive_variables
+
+from settings_app import crypto, services
+from settings_app.models import Profile
+
+# Control characters (CR and LF above all) would break the IMAP LOGIN command.
+no_control_characters = RegexValidator(
+    r"[\x00-\x1f\x7f]", inverse_match=True, message="This cannot contain control characters."
+)
+phone_number = RegexValidator(r"^[0-9+()\-. ]*$", message="Use digits, spaces and + ( ) - . only.")
+
+
+class EmailPasswordField(forms.CharField):
+    """A write-only password input: never pre-filled, surrounding whitespace trimmed."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            max_length=256,
+            strip=True,
+            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+            validators=[no_control_characters],
+            **kwargs,
+        )
+
+
+def password_choice_errors(cleaned_data: dict, profile: Profile) -> dict[str, str]:
+    """Check the password and access choices together; return errors by field name."""
+    errors = {}
+    new_password = cleaned_data.get("email_password")
+    clear = cleaned_data.get("clear_email_password")
+    if new_password and crypto.keys_problem():
+        errors["email_password"] = (
+            "Passwords cannot be saved right now because encryption is not set up on this "
+            "server. Please tell your administrator."
+        )
+    if new_password and clear:
+        errors["clear_email_password"] = "Enter a new password or remove the saved one, not both."
+    keeps_saved = profile.email_password_status == Profile.PasswordStatus.SAVED and not clear
+    automatic = cleaned_data.get("webmail_access") == Profile.WebmailAccess.AUTOMATIC
+    if automatic and not (new_password or keeps_saved):
+        errors["webmail_access"] = (
+            "Automatic sign-in needs a saved email password. Enter your app password above, "
+            "or choose Manual."
+        )
+    return errors
+
+
+class SettingsForm(forms.Form):
+    first_name = forms.CharField(max_length=150, required=False, validators=[no_control_characters])
+    last_name = forms.CharField(max_length=150, required=False, validators=[no_control_characters])
+    email = forms.EmailField(
+        label="Email address",
+        help_text="Also the user name for your mailbox.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    phone = forms.CharField(
+        max_length=32,
+        required=False,
+        validators=[phone_number],
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+    email_password = EmailPasswordField(label="Email password")
+    clear_email_password = forms.BooleanField(required=False, label="Remove saved password")
+    webmail_access = forms.ChoiceField(
+        choices=Profile.WebmailAccess.choices,
+        widget=forms.RadioSelect,
+        help_text="Automatic signs you in to Webmail with the saved password; "
+        "Manual asks for the password each time.",
+    )
+
+    def __init__(self, *args, user, profile: Profile, **kwargs):
+        kwargs.setdefault(
+            "initial",
+            {
+                "first_name": user.first_name,
+                "last_name": user.last_name,
+                "email": user.email,
+                "phone": profile.phone,
+                "webmail_access": profile.webmail_access,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.fields["email_password"].help_text = format_html(
+            "Paste the app password you created for your email account. Leave blank to keep "
+            'the saved one. <a href="{}">How do I create an app password?</a>',
+            reverse("help_email_password"),
+        )
+        self.user = user
+        self.profile = profile
+
+    def clean(self):
+        cleaned_data = super().clean()
+        for field, error in password_choice_errors(cleaned_data, self.profile).items():
+            self.add_error(field, error)
+        return cleaned_data
+
+    @sensitive_variables("data")
+    def save(self) -> None:
+        data = self.cleaned_data
+        services.settings_update(
+            user=self.user,
+            first_name=data["first_name"],
+            last_name=data["last_name"],
+            email=data["email"],
+            phone=data["phone"],
+            new_password=data["email_password"],
+            clear_password=data["clear_email_password"],
+            webmail_access=data["webmail_access"],
+        )

@@ -1,0 +1,27 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from settings_app import crypto, services
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every stored secret under the first key in ENCRYPTION_KEYS. "
+        "Safe to interrupt and to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--batch-size", type=int, default=500)
+
+    def handle(self, *args, batch_size, **options):
+        problem = crypto.keys_problem()
+        if problem:
+            raise CommandError(problem)
+        result = services.profile_tokens_rotate(batch_size=batch_size)
+        self.stdout.write(
+            f"Rotated {result.rotated} secret(s); {result.current} already used the first key."
+        )
+        if result.unreadable:
+            self.stderr.write(
+                f"{result.unreadable} secret(s) could not be read with any configured key and "
+                "were left as they are; their owners must enter them again."
+            )

@@ -1,0 +1,80 @@
+"""Changes to a user's settings that span the user and their profile."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
+
+from settings_app import crypto
+from settings_app.models import Profile, profile_for
+
+
+@sensitive_variables("new_password")
+def settings_update(
+    *,
+    user,
+    first_name: str,
+    last_name: str,
+    email: str,
+    phone: str,
+    new_password: str,
+    clear_password: bool,
+    webmail_access: str,
+) -> None:
+    """Save the Settings form: blank `new_password` keeps the saved one."""
+    profile_for(user)
+    with transaction.atomic():
+        # Lock the row so two tabs saving at once apply one after the other.
+        profile = Profile.objects.select_for_update().get(user=user)
+        if email != user.email:
+            # A rejection was for the old address.
+            profile.email_password_rejected_at = None
+        user.first_name, user.last_name, user.email = first_name, last_name, email
+        user.save(update_fields=["first_name", "last_name", "email"])
+        profile.phone = phone
+        if clear_password:
+            profile.clear_email_password()
+        if new_password:
+            profile.set_email_password(new_password)
+        profile.webmail_access = webmail_access
+        profile.save()
+
+
+@dataclass
+class RotationResult:
+    rotated: int = 0
+    current: int = 0
+    unreadable: int = 0
+
+
+def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
+    """Re-encrypt every saved email password under the first key, a batch at a time.
+
+    Safe to interrupt and to run again: each batch commits on its own, tokens already under the
+    first key are left alone, and a password saved while this runs is never overwritten.
+    """
+    result = RotationResult()
+    last_pk = 0
+    while True:
+        batch = list(
+            Profile.objects.exclude(email_password_token="")
+            .filter(pk__gt=last_pk)
+            .order_by("pk")
+            .values_list("pk", "email_password_token")[:batch_size]
+        )
+        if not batch:
+            return result
+        with transaction.atomic():
+            for pk, token in batch:
+                if crypto.is_current(token):
+                    result.current += 1
+                    continue
+                try:
+                    new_token = crypto.rotate(token)
+                except crypto.DecryptionError:
+                    result.unreadable += 1
+                    continue
+                result.rotated += Profile.objects.filter(pk=pk, email_password_token=token).update(
+                    email_password_token=new_token
+                )
+        last_pk = batch[-1][0]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class WebmailConfig(AppConfig):
+    name = "webmail"
+    verbose_name = "Webmail"
