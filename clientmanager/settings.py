@@ -27,6 +27,24 @@ if ENCRYPTION_KEYS_FILE and not ENCRYPTION_KEYS:
     except OSError:
         ENCRYPTION_KEYS = []  # settings_app.checks reports the unreadable file
 
+# Webmail's IMAP server (webmail.checks validates these).
+WEBMAIL_IMAP_HOST = env.str("WEBMAIL_IMAP_HOST", default="outlook.office365.com")
+WEBMAIL_IMAP_PORT = env.int("WEBMAIL_IMAP_PORT", default=993)
+WEBMAIL_IMAP_SECURITY = env.str("WEBMAIL_IMAP_SECURITY", default="ssl")
+WEBMAIL_IMAP_CA_FILE = env.str("WEBMAIL_IMAP_CA_FILE", default="")
+WEBMAIL_IMAP_TIMEOUT = env.float("WEBMAIL_IMAP_TIMEOUT", default=15.0)
+# Signed-in connections are kept this long for the next page of the same browser session.
+WEBMAIL_IMAP_IDLE_SECONDS = env.int("WEBMAIL_IMAP_IDLE_SECONDS", default=120)
+WEBMAIL_IMAP_POOL_SIZE = env.int("WEBMAIL_IMAP_POOL_SIZE", default=200)
+WEBMAIL_IMAP_POOL_PER_SESSION = 2
+# Manual sign-in stops after this many rejected passwords within the window.
+WEBMAIL_SIGN_IN_ATTEMPTS = env.int("WEBMAIL_SIGN_IN_ATTEMPTS", default=5)
+WEBMAIL_SIGN_IN_WINDOW_MINUTES = env.int("WEBMAIL_SIGN_IN_WINDOW_MINUTES", default=15)
+# How much of a message is read for showing: longer bodies are cut, with a note.
+WEBMAIL_TEXT_LIMIT = 1_000_000
+WEBMAIL_HTML_LIMIT = 2_000_000
+WEBMAIL_INLINE_IMAGES_LIMIT = 5_000_000
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -1,9 +1,18 @@
-"""Shared fixtures: encryption keys, users and signed-in clients."""
+"""Shared fixtures: encryption keys, users, signed-in clients, a real Dovecot with mailboxes."""
+
+import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from devtools import dovecot as dovecot_server
+from devtools.maildir import deliver, make_folder
+from devtools.seed import PIXEL_PNG, message
 from settings_app.models import Profile
+from webmail.pool import pool
 
 # Made fresh for each run; real secrets never live in the tests.
 TEST_KEY = Fernet.generate_key().decode()
@@ -67,3 +76,107 @@ def save_password(user, password=APP_PASSWORD, access=Profile.WebmailAccess.MANU
     profile.webmail_access = access
     profile.save()
     return profile
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory):
+    """A real Dovecot for the whole run (`make test` installs dovecot-imapd)."""
+    try:
+        dovecot_server.ensure_installed(may_install=False)
+    except dovecot_server.DovecotMissing as exc:
+        pytest.fail(f"{exc} (make test installs it)")
+    with dovecot_server.Dovecot(tmp_path_factory.mktemp("dovecot")) as server:
+        yield server
+
+
+@pytest.fixture
+def imap_settings(settings, dovecot):
+    """Point Webmail at the test Dovecot; close pooled connections after the test."""
+    settings.WEBMAIL_IMAP_HOST = dovecot.host
+    settings.WEBMAIL_IMAP_PORT = dovecot.port
+    settings.WEBMAIL_IMAP_SECURITY = "ssl"
+    settings.WEBMAIL_IMAP_CA_FILE = str(dovecot.ca_file)
+    settings.WEBMAIL_IMAP_TIMEOUT = 5
+    yield settings
+    pool.close_all()
+
+
+_mailbox_numbers = itertools.count(1)
+NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class TestMailbox:
+    email: str
+    maildir: Path
+    dovecot: object
+
+    def deliver(self, raw: bytes, **options) -> None:
+        deliver(self.maildir, raw, **options)
+        self.dovecot.give_to_dovecot(self.maildir)
+
+
+@pytest.fixture
+def mailbox(dovecot, imap_settings, user) -> TestMailbox:
+    """A fresh mailbox for `user` (its own address), with the app password as its password.
+
+    The Inbox holds 60 messages: number 1 is the oldest, 60 the newest (UIDs follow).
+    Message 58 is HTML with remote and inline images, 59 has an attachment, 60 has a
+    non-ASCII subject; 3 and 60 are flagged; 1 to 50 are read. There is an empty Archive
+    folder and a non-ASCII folder Kunden/Müller holding one message.
+    """
+    email = f"staff{next(_mailbox_numbers)}@practice.example"
+    user.email = email
+    user.save(update_fields=["email"])
+    maildir = dovecot.add_user(email, APP_PASSWORD)
+    test_mailbox = TestMailbox(email, maildir, dovecot)
+    for folder in ["Archive", "Kunden/Müller"]:
+        make_folder(maildir, folder)
+    for number in range(1, 61):
+        when = NOW - timedelta(hours=61 - number)
+        kwargs = {"text": f"Body of message {number}.\nSecond line."}
+        subject = f"Message {number}"
+        if number == 58:
+            subject = "Newsletter with pictures"
+            kwargs["html"] = (
+                "<p>Hello <b>reader</b></p>"
+                '<p><img src="https://tracker.example/pixel.gif" alt="tracker"></p>'
+                '<p><img src="cid:logo@example" alt="logo"></p>'
+            )
+            kwargs["inline_images"] = {"logo@example": PIXEL_PNG}
+        elif number == 59:
+            subject = "Signed form attached"
+            kwargs["attachments"] = [("signed form.pdf", b"%PDF-1.4 test\n", "application/pdf")]
+        elif number == 60:
+            subject = "Grüße aus Köln – Übersicht"
+        test_mailbox.deliver(
+            message(
+                sender=(f"Sender {number}", f"sender{number}@example.org"),
+                to=email,
+                subject=subject,
+                when=when,
+                **kwargs,
+            ),
+            seen=number <= 50,
+            flagged=number in (3, 60),
+            when=when,
+        )
+    test_mailbox.deliver(
+        message(
+            sender=("Frau Müller", "mueller@example.de"),
+            to=email,
+            subject="Akte Müller",
+            text="Unterlagen.",
+            when=NOW,
+        ),
+        folder="Kunden/Müller",
+        when=NOW,
+    )
+    return test_mailbox
+
+
+@pytest.fixture
+def automatic_user(user, mailbox):
+    """`user` with the mailbox's password saved and Webmail access Automatic."""
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    return user

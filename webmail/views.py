@@ -1,7 +1,320 @@
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+import base64
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from settings_app.models import profile_for
+from webmail import imap, sanitize, services
+from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
+
+CHUNK = 256 * 1024
+INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _valid(form):
+    if not form.is_valid():
+        errors = [error for field_errors in form.errors.values() for error in field_errors]
+        raise BadRequest(" ".join(errors))
+    return form.cleaned_data
+
+
+def _folder_url(folder: str, **params) -> str:
+    query = {"folder": folder} if folder != "INBOX" else {}
+    query.update({name: value for name, value in params.items() if value})
+    return reverse("webmail:open") + (f"?{urlencode(query)}" if query else "")
+
+
+def _message_url(folder: str, uid: int, name: str = "webmail:message", **params) -> str:
+    query = urlencode({"folder": folder, **{k: v for k, v in params.items() if v}})
+    return f"{reverse(name, args=[uid])}?{query}"
+
+
+def _sign_in_page(request, *, form=None, rejected=None, problem="", status=200):
+    profile = profile_for(request.user)
+    next_url = request.POST.get("next") or request.GET.get("next") or request.get_full_path()
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = reverse("webmail:open")
+    context = {
+        "form": form or SignInForm(),
+        "profile": profile,
+        "rejected": rejected,
+        "problem": problem,
+        "server": imap.Server.from_settings(),
+        "next": next_url,
+    }
+    return render(request, "webmail/sign_in.html", context, status=status)
+
+
+def _error_page(request, title: str, message: str, status: int):
+    context = {"title": title, "message": message, "status": status}
+    return render(request, "webmail/error.html", context, status=status)
+
+
+def mail_view(view):
+    """Turn every way a mailbox can fail into a page that says what happened."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.NoEmailAddress as exc:
+            return _sign_in_page(request, problem=str(exc))
+        except services.SignInNeeded:
+            return _sign_in_page(request)
+        except imap.PasswordRejected as exc:
+            return _sign_in_page(request, rejected=exc)
+        except (BadRequest, imap.UnsafeInput) as exc:
+            return _error_page(request, "That request cannot be used", str(exc), 400)
+        except imap.MailError as exc:
+            return _error_page(request, exc.title, exc.message, exc.status)
+
+    return wrapper
 
 
 @require_GET
+@mail_view
 def open_webmail(request):
-    return render(request, "webmail/open.html")
+    query = _valid(MailboxQueryForm(request.GET))
+    folder = query["folder"]
+    with services.mailbox_for(request) as mail:
+        folders = mail.folders()
+        if query["q"]:
+            page = mail.search(folder, query["field"], query["q"], query["page"])
+        else:
+            page = mail.page(folder, query["page"])
+    current = next((f for f in folders if f.name == folder), None)
+    context = {
+        "folders": folders,
+        "folder": folder,
+        "current": current,
+        "page": page,
+        "query": query,
+        "search_form": MailboxQueryForm(initial={"q": query["q"], "field": query["field"]}),
+        "shows_recipients": current is not None and current.special in ("\\Sent", "\\Drafts"),
+        "previous_url": _folder_url(
+            folder, page=page.number - 1, q=query["q"], field=query["q"] and query["field"]
+        ),
+        "next_url": _folder_url(
+            folder, page=page.number + 1, q=query["q"], field=query["q"] and query["field"]
+        ),
+        "here": request.get_full_path(),
+    }
+    return render(request, "webmail/mailbox.html", context)
+
+
+@sensitive_post_parameters("password")
+@require_http_methods(["GET", "POST"])
+@mail_view
+def sign_in(request):
+    form = SignInForm(request.POST or None)
+    if form.is_valid():
+        try:
+            services.sign_in_manually(request, form.cleaned_data["password"])
+        except services.Throttled as exc:
+            return _sign_in_page(request, form=form, problem=str(exc), status=429)
+        next_url = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+            next_url = reverse("webmail:open")
+        return redirect(next_url)
+    return _sign_in_page(request, form=form)
+
+
+@require_POST
+def sign_out(request):
+    services.session_password_drop(request)
+    messages.success(request, "You have left Webmail. Your password was forgotten.")
+    return redirect("settings_app:show")
+
+
+@require_GET
+@mail_view
+def message(request, uid):
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    show_text = request.GET.get("view") == "text"
+    with services.mailbox_for(request) as mail:
+        folders = mail.folders()
+        shown = mail.message(folder, uid, text_limit=settings.WEBMAIL_TEXT_LIMIT)
+        if shown.html_part and shown.text_part and show_text:
+            shown.text, shown.text_truncated = mail.part_text(
+                shown.text_part, uid, settings.WEBMAIL_TEXT_LIMIT
+            )
+        if not shown.seen:
+            mail.mark(folder, [uid], "seen", on=True)
+            mail.forget_cached_pages()
+    images = request.GET.get("images") == "1"
+    context = {
+        "folders": folders,
+        "folder": folder,
+        "message": shown,
+        "show_text": show_text or not shown.html_part,
+        "images": images,
+        "body_url": _message_url(folder, uid, "webmail:body", images="1" if images else ""),
+        "images_url": _message_url(folder, uid, images="1"),
+        "text_url": _message_url(folder, uid, view="text"),
+        "html_url": _message_url(folder, uid),
+        "source_url": _message_url(folder, uid, "webmail:source"),
+        "back_url": _folder_url(folder),
+        "move_targets": [f for f in folders if f.selectable and f.name != folder],
+        "here": request.get_full_path(),
+    }
+    return render(request, "webmail/message.html", context)
+
+
+def _inline_images(mail, shown, html: str) -> dict[str, str]:
+    """data: URLs for the message's own images that the HTML refers to, within a size budget."""
+    images, budget = {}, settings.WEBMAIL_INLINE_IMAGES_LIMIT
+    for content_id in sanitize.cid_references(html):
+        part = shown.inline_parts.get(content_id)
+        if part is None or part.content_type not in INLINE_IMAGE_TYPES or part.size > budget:
+            continue
+        raw = mail.part_bytes(part.number, shown.uid, 0, part.size + 4)
+        data = imap.decode_transfer(raw, part.encoding)
+        budget -= part.size
+        images[content_id] = f"data:{part.content_type};base64,{base64.b64encode(data).decode()}"
+    return images
+
+
+def _body_policy(images: bool) -> str:
+    sources = "data: https: http:" if images else "data:"
+    return (
+        f"default-src 'none'; img-src {sources}; style-src 'unsafe-inline'; font-src data:; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'self'; "
+        "sandbox allow-popups allow-popups-to-escape-sandbox"
+    )
+
+
+@require_GET
+@xframe_options_sameorigin
+@mail_view
+def body(request, uid):
+    """The sanitised HTML of a message, for the sandboxed iframe of the message page."""
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    images = request.GET.get("images") == "1"
+    with services.mailbox_for(request) as mail:
+        shown = mail.structure(folder, uid)
+        if shown.html_part is None:
+            raise imap.NotFound("This message has no HTML part.")
+        raw = mail.part_bytes(shown.html_part.number, uid, 0, settings.WEBMAIL_HTML_LIMIT)
+        html = imap.decode_charset(
+            imap.decode_transfer(raw, shown.html_part.encoding), shown.html_part.charset
+        )
+        inline = _inline_images(mail, shown, html)
+    cleaned, blocked = sanitize.clean_html(html, inline_images=inline, allow_remote=images)
+    context = {
+        "body": cleaned,
+        "truncated": shown.html_part.size > settings.WEBMAIL_HTML_LIMIT,
+        "blocked": blocked,
+    }
+    response = render(request, "webmail/body.html", context)
+    response["Content-Security-Policy"] = _body_policy(images)
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _stream(request, folder: str, uid: int, number: str, *, decode: bool):
+    """Lend a mailbox for as long as the response streams; give it back at the end."""
+    lease = services.mailbox_lease(request)
+    try:
+        with lease.mailbox.deadline():
+            shown = lease.mailbox.structure(folder, uid)
+    except BaseException:
+        lease.release()
+        raise
+    part = None
+    if number:
+        parts = [*shown.attachments, *shown.inline_parts.values()]
+        parts += [p for p in (shown.text_part, shown.html_part) if p]
+        part = next((p for p in parts if p.number == number), None)
+        if part is None:
+            lease.release()
+            raise imap.NotFound("This message has no such attachment.")
+
+    def chunks():
+        try:
+            raw = lease.mailbox.stream(folder, uid, number, CHUNK)
+            yield from imap.decode_stream(raw, part.encoding) if decode and part else raw
+        finally:
+            lease.release()
+
+    return part, chunks()
+
+
+def _safe_filename(name: str, fallback: str) -> str:
+    cleaned = "".join(ch for ch in name if ch.isprintable() and ch not in '/\\:*?"<>|')
+    cleaned = cleaned.strip(" .")[:150]
+    return cleaned or fallback
+
+
+@require_GET
+@mail_view
+def attachment(request, uid, part):
+    """Download a part: always as a file, never shown in the browser."""
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    imap.check_part(part)
+    found, chunks = _stream(request, folder, uid, part, decode=True)
+    response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+    filename = _safe_filename(found.filename, f"attachment-{uid}-{part}")
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@mail_view
+def source(request, uid):
+    """The message exactly as stored, as plain text."""
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    _, chunks = _stream(request, folder, uid, "", decode=False)
+    response = StreamingHttpResponse(chunks, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(False, f"message-{uid}.eml")
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_POST
+@mail_view
+def act(request):
+    """Mark, flag, move or delete messages, then go back where the user was."""
+    data = _valid(ActionForm(request.POST))
+    folder, uids, action = data["folder"], data["uid"], data["action"]
+    next_url = data["next"]
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = _folder_url(folder)
+    count = f"{len(uids)} message{'' if len(uids) == 1 else 's'}"
+    with services.mailbox_for(request) as mail:
+        if action in ("read", "unread"):
+            mail.mark(folder, uids, "seen", on=action == "read")
+            done = f"Marked {count} as {action}."
+        elif action in ("flag", "unflag"):
+            mail.mark(folder, uids, "flagged", on=action == "flag")
+            done = f"Flagged {count}." if action == "flag" else f"Removed the flag from {count}."
+        elif action == "move":
+            mail.move(folder, uids, data["target"])
+            next_url = _folder_url(folder)
+            done = f"Moved {count} to {data['target']}."
+        else:
+            if mail.deletes_for_good(folder) and not data["confirmed"]:
+                context = {"folder": folder, "uids": uids, "next": next_url, "count": count}
+                return render(request, "webmail/confirm_delete.html", context)
+            for_good = mail.delete(folder, uids)
+            next_url = _folder_url(folder)
+            done = f"Deleted {count} for good." if for_good else f"Moved {count} to Trash."
+        mail.forget_cached_pages()
+    messages.success(request, done)
+    return redirect(next_url)

@@ -1,0 +1,267 @@
+"""Run a real Dovecot IMAP server on loopback: for the tests, the demo (`make run`) and the bench.
+
+Everything lives in one folder: configuration, certificates, the passwd-file, Maildirs, logs.
+Dovecot refuses to run its login process as root, so logins run as `dovenull` and mail
+processes as `dovecot`, which owns the mail.
+"""
+
+import grp
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from devtools.certs import make_certificates
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+
+CONFIG = """\
+# Written by devtools/dovecot.py; a private Dovecot for Client Manager.
+instance_name = {instance}
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+protocols = imap
+listen = 127.0.0.1
+ssl = required
+ssl_cert = <{root}/tls/cert.pem
+ssl_key = <{root}/tls/key.pem
+ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_failure_delay = 0
+default_login_user = dovenull
+default_internal_user = dovecot
+default_internal_group = dovecot
+first_valid_uid = 1
+first_valid_gid = 1
+mail_location = maildir:{root}/mail/%u
+mail_max_userip_connections = 1000
+{capability_line}
+
+# One passwd-file per user: Dovecot rereads a changed file at most once a second, and a
+# file of its own makes a new user visible at once.
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd.d/%u
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={root}/mail/%u
+}}
+
+namespace inbox {{
+  inbox = yes
+  separator = /
+  mailbox Drafts {{
+    special_use = \\Drafts
+    auto = create
+  }}
+  mailbox Sent {{
+    special_use = \\Sent
+    auto = create
+  }}
+  mailbox Trash {{
+    special_use = \\Trash
+    auto = create
+  }}
+  mailbox Junk {{
+    special_use = \\Junk
+    auto = create
+  }}
+}}
+
+service imap-login {{
+  inet_listener imap {{
+    port = {starttls_port}
+  }}
+  inet_listener imaps {{
+    port = {port}
+    ssl = yes
+  }}
+  process_min_avail = 2
+  service_count = 0
+}}
+service imap {{
+  process_limit = 1024
+}}
+# No growing delay after rejected passwords from loopback: the tests reject many on purpose.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+"""
+
+
+class DovecotMissing(RuntimeError):
+    pass
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ensure_installed(*, may_install: bool) -> None:
+    """Install Debian's dovecot-imapd when missing and allowed; else explain how."""
+    if Path(DOVECOT).exists():
+        return
+    if may_install and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("Installing dovecot-imapd (Debian package) for the local mail server...")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "dovecot-imapd"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        # Debian starts its own system-wide Dovecot on install; ours is separate.
+        subprocess.run(["service", "dovecot", "stop"], check=False, capture_output=True)
+        return
+    raise DovecotMissing(
+        "Dovecot is not installed. Install it with 'sudo apt-get install dovecot-imapd', "
+        "or set WEBMAIL_IMAP_HOST to use another mail server."
+    )
+
+
+class Dovecot:
+    """A private Dovecot in `root`, listening on 127.0.0.1 (IMAPS on `port`)."""
+
+    def __init__(self, root: Path, *, port: int | None = None):
+        self.root = Path(root).resolve()
+        self.port = port or free_port()
+        self.starttls_port = free_port()
+        self.host = "localhost"
+        self.process: subprocess.Popen | None = None
+        self.uid = pwd.getpwnam("dovecot").pw_uid
+        self.gid = grp.getgrnam("dovecot").gr_gid
+
+    @property
+    def ca_file(self) -> Path:
+        return self.root / "tls" / "ca.pem"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root / "dovecot.log"
+
+    def start(self, *, capabilities: str = "") -> "Dovecot":
+        """Start the server; `capabilities` replaces the advertised list (to mimic others)."""
+        for name in ["run", "state", "mail", "tls"]:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+        # Login and mail processes, which are not root, must reach their files.
+        for folder in [self.root, *self.root.parents]:
+            if folder == Path("/"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o011)
+        os.chown(self.root / "mail", self.uid, self.gid)
+        if not self.ca_file.exists():
+            make_certificates(self.root / "tls")
+        (self.root / "passwd.d").mkdir(exist_ok=True)
+        config = self.root / "dovecot.conf"
+        config.write_text(
+            CONFIG.format(
+                instance=f"clientmanager-{self.port}",
+                root=self.root,
+                port=self.port,
+                starttls_port=self.starttls_port,
+                uid=self.uid,
+                gid=self.gid,
+                capability_line=f"imap_capability = {capabilities}" if capabilities else "",
+            )
+        )
+        self.process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.root / "dovecot.stderr").open("wb"),
+            start_new_session=True,
+        )
+        self._wait_until_listening()
+        return self
+
+    def _wait_until_listening(self, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Dovecot stopped at start:\n{self.diagnostics()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"Dovecot did not listen on port {self.port}:\n{self.diagnostics()}")
+
+    def diagnostics(self) -> str:
+        texts = []
+        for path in [self.root / "dovecot.stderr", self.log_file]:
+            if path.exists():
+                texts.append(path.read_text(errors="replace")[-4000:])
+        return "\n".join(texts)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def add_user(self, email: str, password: str) -> Path:
+        """Let `email` sign in with `password`; return the user's Maildir (empty at first)."""
+        if ":" in email or ":" in password or "\n" in password:
+            raise ValueError("A passwd-file line cannot hold ':' or a newline.")
+        maildir = self.maildir(email)
+        for sub in ["cur", "new", "tmp"]:
+            (maildir / sub).mkdir(parents=True, exist_ok=True)
+        self.give_to_dovecot(maildir)
+        self._write_password(email, password)
+        return maildir
+
+    def set_password(self, email: str, password: str) -> None:
+        """Change a user's password; Dovecot notices within a second, so this waits for it."""
+        self._write_password(email, password)
+        time.sleep(1.1)
+
+    def _write_password(self, email: str, password: str) -> None:
+        if "/" in email or email.startswith("."):
+            raise ValueError("Not a usable user name for a passwd-file.")
+        (self.root / "passwd.d" / email).write_text(f"{email}:{{PLAIN}}{password}\n")
+
+    def maildir(self, email: str) -> Path:
+        return self.root / "mail" / email
+
+    def give_to_dovecot(self, path: Path) -> None:
+        """Make `path` and everything below it belong to the dovecot user."""
+        os.chown(path, self.uid, self.gid)
+        for folder, subfolders, files in os.walk(path):
+            for name in subfolders + files:
+                os.chown(os.path.join(folder, name), self.uid, self.gid)
+
+    def connection_count(self) -> int:
+        """Count established client connections to this server (from /proc/net/tcp)."""
+        ports = {self.port, self.starttls_port}
+        count = 0
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"]:
+            try:
+                lines = Path(table).read_text().splitlines()[1:]
+            except OSError:
+                continue
+            for line in lines:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port in ports and fields[3] == "01":  # 01: ESTABLISHED
+                    count += 1
+        return count

@@ -1,0 +1,104 @@
+from django import forms
+
+from settings_app.forms import no_control_characters
+from webmail import imap
+
+
+class SignInForm(forms.Form):
+    password = forms.CharField(
+        label="Email password",
+        max_length=256,
+        strip=True,
+        validators=[no_control_characters],
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "current-password", "autofocus": True}
+        ),
+    )
+
+
+class FolderField(forms.CharField):
+    """An IMAP folder name from a URL or a form; control characters are refused."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 500)
+        super().__init__(strip=False, validators=[no_control_characters], **kwargs)
+
+
+class UidsField(forms.Field):
+    """One or more message numbers (IMAP UIDs)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        if not value:
+            return []
+        values = value if isinstance(value, (list, tuple)) else [value]
+        try:
+            uids = [int(item) for item in values]
+        except (TypeError, ValueError):
+            raise forms.ValidationError("That is not a message.") from None
+        if any(uid <= 0 or uid >= 2**32 for uid in uids):
+            raise forms.ValidationError("That is not a message.")
+        return uids
+
+
+class MailboxQueryForm(forms.Form):
+    """What the message list shows: a folder, a page, maybe a search."""
+
+    folder = FolderField(required=False)
+    page = forms.IntegerField(required=False, min_value=1)
+    q = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Search",
+        validators=[no_control_characters],
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Search this folder"}),
+    )
+    field = forms.ChoiceField(
+        required=False,
+        label="Search in",
+        choices=[("sender", "Sender"), ("subject", "Subject"), ("text", "Text")],
+    )
+
+    def clean_folder(self):
+        return self.cleaned_data["folder"] or "INBOX"
+
+    def clean_page(self):
+        return self.cleaned_data["page"] or 1
+
+    def clean_field(self):
+        return self.cleaned_data["field"] or "subject"
+
+
+class MessageQueryForm(forms.Form):
+    folder = FolderField(required=False)
+
+    def clean_folder(self):
+        return self.cleaned_data["folder"] or "INBOX"
+
+
+class ActionForm(forms.Form):
+    ACTIONS = {
+        "read": "Mark as read",
+        "unread": "Mark as unread",
+        "flag": "Flag",
+        "unflag": "Remove flag",
+        "move": "Move",
+        "delete": "Delete",
+    }
+
+    folder = FolderField()
+    uid = UidsField(error_messages={"required": "Choose at least one message."})
+    action = forms.ChoiceField(choices=list(ACTIONS.items()))
+    target = FolderField(required=False)
+    confirmed = forms.BooleanField(required=False)
+    next = forms.CharField(required=False, max_length=2000)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if cleaned_data.get("action") == "move" and not cleaned_data.get("target"):
+            self.add_error("target", "Choose a folder to move to.")
+        uids = cleaned_data.get("uid") or []
+        if len(uids) > imap.PAGE_SIZE:
+            self.add_error("uid", f"Choose at most {imap.PAGE_SIZE} messages at a time.")
+        return cleaned_data

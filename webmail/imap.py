@@ -1,0 +1,980 @@
+"""The one door to IMAP: connections, commands and the few errors the views explain.
+
+Nothing else imports imapclient. Connections always use TLS (implicit, or STARTTLS that the
+server must offer) with verified certificates and host names. Each piece of work runs under a
+deadline: a watchdog shuts the socket when it passes, so a server that hangs or drips bytes
+cannot hold a request longer than the configured timeout.
+"""
+
+import binascii
+import email.header
+import email.utils
+import imaplib
+import quopri
+import re
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from imapclient import IMAPClient, imap4, imap_utf7, tls
+from imapclient import exceptions as imap_errors
+from imapclient.response_parser import parse_response
+
+PAGE_SIZE = 50
+LIST_ITEMS = ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE", "INTERNALDATE"]
+MICROSOFT_HOSTS = ("office365.com", "outlook.com", "office.com", "microsoft.com")
+SPECIAL_USE = ("\\Drafts", "\\Sent", "\\Trash", "\\Junk")
+SPECIAL_ORDER = {"\\Drafts": 1, "\\Sent": 2, "\\Trash": 3}
+SPECIAL_NAMES = {
+    "drafts": "\\Drafts",
+    "sent": "\\Sent",
+    "sent items": "\\Sent",
+    "sent messages": "\\Sent",
+    "trash": "\\Trash",
+    "deleted items": "\\Trash",
+    "deleted messages": "\\Trash",
+    "junk": "\\Junk",
+    "junk email": "\\Junk",
+    "spam": "\\Junk",
+}
+SEARCH_FIELDS = {"sender": "FROM", "subject": "SUBJECT", "text": "TEXT"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_PART_NUMBER = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
+
+
+# Errors ---------------------------------------------------------------------------------------
+
+
+class MailError(Exception):
+    """A failure the user is told about in plain words, with an HTTP status for the page."""
+
+    status = 502
+    title = "The mail server could not be used"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class PasswordRejected(MailError):
+    status = 200
+    title = "The mail server rejected the password"
+    source = "form"  # which password: "form", "session" or "saved" (webmail.services sets it)
+
+
+class ServerUnreachable(MailError):
+    status = 503
+    title = "The mail server cannot be reached"
+
+
+class CertificateProblem(MailError):
+    status = 502
+    title = "The mail server's certificate could not be trusted"
+
+
+class TimedOut(MailError):
+    status = 504
+    title = "The mail server did not answer in time"
+
+
+class ProtocolError(MailError):
+    status = 502
+    title = "The mail server gave an answer Webmail did not understand"
+
+
+class NotFound(MailError):
+    status = 404
+    title = "Not found"
+
+
+class UnsafeInput(ValueError):
+    """User text that must not reach an IMAP command (control characters, say)."""
+
+
+def check_text(value: str, *, what: str, max_length: int = 200) -> str:
+    """Return `value` if it may be sent to the server; raise UnsafeInput otherwise."""
+    if _CONTROL.search(value):
+        raise UnsafeInput(f"The {what} cannot contain control characters such as line breaks.")
+    if len(value) > max_length:
+        raise UnsafeInput(f"The {what} is too long (at most {max_length} characters).")
+    return value
+
+
+def check_folder(name: str) -> str:
+    if not name.strip():
+        raise UnsafeInput("The folder name is empty.")
+    return check_text(name, what="folder name", max_length=500)
+
+
+def check_part(number: str) -> str:
+    if not _PART_NUMBER.match(number):
+        raise UnsafeInput("That is not a part of a message.")
+    return number
+
+
+# Configuration --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str
+    port: int
+    security: str  # "ssl" or "starttls"
+    ca_file: str
+    timeout: float
+
+    @classmethod
+    def from_settings(cls) -> "Server":
+        return cls(
+            host=settings.WEBMAIL_IMAP_HOST,
+            port=settings.WEBMAIL_IMAP_PORT,
+            security=settings.WEBMAIL_IMAP_SECURITY,
+            ca_file=settings.WEBMAIL_IMAP_CA_FILE,
+            timeout=settings.WEBMAIL_IMAP_TIMEOUT,
+        )
+
+    @property
+    def is_microsoft(self) -> bool:
+        host = self.host.lower().rstrip(".")
+        return any(host == name or host.endswith("." + name) for name in MICROSOFT_HOSTS)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if self.ca_file:
+            context.load_verify_locations(cafile=self.ca_file)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
+
+
+# Data handed to the views ---------------------------------------------------------------------
+
+
+@dataclass
+class FolderState:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    messages: int
+    highestmodseq: int | None
+
+    @property
+    def fingerprint(self):
+        """Equal fingerprints mean nothing in the folder changed (needs CONDSTORE)."""
+        if self.highestmodseq is None:
+            return None
+        return (self.uidvalidity, self.uidnext, self.messages, self.highestmodseq)
+
+
+@dataclass
+class Folder:
+    name: str
+    delimiter: str
+    special: str | None = None
+    messages: int = 0
+    unseen: int = 0
+    selectable: bool = True
+
+    @property
+    def label(self) -> str:
+        if self.name.upper() == "INBOX":
+            return "Inbox"
+        return self.name.rsplit(self.delimiter, 1)[-1] if self.delimiter else self.name
+
+    @property
+    def depth(self) -> int:
+        return self.name.count(self.delimiter) if self.delimiter else 0
+
+    @property
+    def sort_key(self):
+        if self.name.upper() == "INBOX":
+            return (0, "")
+        return (SPECIAL_ORDER.get(self.special, 9), self.name.casefold())
+
+
+@dataclass
+class Summary:
+    uid: int
+    sender: str
+    sender_address: str
+    recipients: str
+    subject: str
+    date: datetime | None
+    size: int
+    seen: bool
+    flagged: bool
+
+
+@dataclass
+class Page:
+    folder: str
+    number: int
+    count: int  # messages in the folder, or matches of a search
+    messages: list[Summary]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.count // PAGE_SIZE))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.pages
+
+    @property
+    def first(self) -> int:
+        return (self.number - 1) * PAGE_SIZE + 1 if self.count else 0
+
+    @property
+    def last(self) -> int:
+        return min(self.number * PAGE_SIZE, self.count)
+
+
+@dataclass
+class Part:
+    number: str
+    content_type: str
+    params: dict[str, str]
+    content_id: str
+    encoding: str
+    size: int
+    disposition: str
+    filename: str
+
+    @property
+    def charset(self) -> str:
+        return self.params.get("charset", "utf-8")
+
+    @property
+    def is_attachment(self) -> bool:
+        return self.disposition == "attachment" or bool(self.filename)
+
+
+@dataclass
+class Message:
+    folder: str
+    uid: int
+    subject: str = ""
+    sender: str = ""
+    to: str = ""
+    cc: str = ""
+    reply_to: str = ""
+    date: datetime | None = None
+    size: int = 0
+    seen: bool = True
+    flagged: bool = False
+    text_part: Part | None = None
+    html_part: Part | None = None
+    attachments: list[Part] = field(default_factory=list)
+    inline_parts: dict[str, Part] = field(default_factory=dict)  # by Content-ID
+    text: str = ""
+    text_truncated: bool = False
+    damaged: bool = False  # the structure could not be read; the raw source still can
+
+
+# Decoding helpers -----------------------------------------------------------------------------
+
+
+def _as_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def decode_words(value) -> str:
+    """Decode RFC 2047 encoded words in a header; never raise, drop control characters."""
+    text = _as_text(value)
+    try:
+        chunks = email.header.decode_header(text)
+    except (email.errors.HeaderParseError, ValueError):
+        chunks = [(text, None)]
+    decoded = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            decoded.append(chunk)
+            continue
+        try:
+            decoded.append(chunk.decode(charset or "utf-8", "replace"))
+        except LookupError:
+            decoded.append(chunk.decode("utf-8", "replace"))
+    return _CONTROL.sub(" ", "".join(decoded)).strip()
+
+
+def _address(address) -> tuple[str, str]:
+    """Return (display name, email address) of an ENVELOPE address."""
+    mailbox, host = _as_text(address.mailbox), _as_text(address.host)
+    email_address = f"{mailbox}@{host}" if host else mailbox
+    return decode_words(address.name), _CONTROL.sub("", email_address)
+
+
+def _addresses(addresses) -> str:
+    shown = []
+    for address in addresses or ():
+        name, email_address = _address(address)
+        if name and email_address:
+            shown.append(f"{name} <{email_address}>")
+        else:
+            shown.append(name or email_address)
+    return ", ".join(item for item in shown if item)
+
+
+def decode_transfer(data: bytes, encoding: str) -> bytes:
+    """Undo a Content-Transfer-Encoding; damaged input gives what can be read."""
+    encoding = encoding.lower()
+    if encoding == "base64":
+        cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", data)
+        cleaned = cleaned[: len(cleaned) // 4 * 4]
+        try:
+            return binascii.a2b_base64(cleaned)
+        except binascii.Error:
+            return binascii.a2b_base64(re.sub(rb"=", b"", cleaned)[: len(cleaned) // 4 * 4])
+    if encoding == "quoted-printable":
+        return quopri.decodestring(data)
+    return data
+
+
+def decode_stream(chunks, encoding: str) -> Iterator[bytes]:
+    """Undo a Content-Transfer-Encoding chunk by chunk, for downloads of any size."""
+    encoding = encoding.lower()
+    if encoding == "base64":
+        pending = b""
+        for chunk in chunks:
+            pending += re.sub(rb"[^A-Za-z0-9+/=]", b"", chunk)
+            usable = len(pending) // 4 * 4
+            if usable:
+                yield decode_transfer(pending[:usable], "base64")
+                pending = pending[usable:]
+    elif encoding == "quoted-printable":
+        pending = b""
+        for chunk in chunks:
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                yield quopri.decodestring(pending[:cut])
+                pending = pending[cut:]
+        if pending:
+            yield quopri.decodestring(pending)
+    else:
+        yield from chunks
+
+
+def decode_charset(data: bytes, charset: str) -> str:
+    try:
+        return data.decode(charset or "utf-8", "replace")
+    except LookupError:
+        return data.decode("utf-8", "replace")
+
+
+def _pairs(items) -> dict[str, str]:
+    if not isinstance(items, (tuple, list)):
+        return {}
+    pairs = {}
+    for key, value in zip(items[::2], items[1::2], strict=False):
+        pairs[_as_text(key).lower()] = _as_text(value)
+    return pairs
+
+
+def _filename(params: dict[str, str], disposition_params: dict[str, str]) -> str:
+    for source in (disposition_params, params):
+        for key in ("filename*", "name*"):
+            if key in source:
+                charset, _, encoded = source[key].partition("''")
+                try:
+                    return email.utils.collapse_rfc2231_value(
+                        (charset or "utf-8", "", encoded.replace("%", "=")), "replace"
+                    ).strip()
+                except (LookupError, ValueError):
+                    pass
+        for key in ("filename", "name"):
+            if source.get(key):
+                return decode_words(source[key])
+    return ""
+
+
+def _leaf(structure, number: str) -> Part:
+    main, sub = _as_text(structure[0]).lower(), _as_text(structure[1]).lower()
+    content_type = f"{main}/{sub}"
+    if main == "text":
+        disposition_at = 9
+    elif content_type == "message/rfc822":
+        disposition_at = 11
+    else:
+        disposition_at = 8
+    disposition, disposition_params = "", {}
+    if len(structure) > disposition_at and isinstance(structure[disposition_at], tuple):
+        disposition = _as_text(structure[disposition_at][0]).lower()
+        if len(structure[disposition_at]) > 1:
+            disposition_params = _pairs(structure[disposition_at][1])
+    params = _pairs(structure[2])
+    filename = _filename(params, disposition_params)
+    if content_type == "message/rfc822" and not filename:
+        filename = "forwarded-message.eml"
+    size = structure[6] if isinstance(structure[6], int) else 0
+    return Part(
+        number=number,
+        content_type=content_type,
+        params=params,
+        content_id=_as_text(structure[3]).strip().strip("<>"),
+        encoding=_as_text(structure[5]).lower() or "7bit",
+        size=size,
+        disposition=disposition,
+        filename=filename,
+    )
+
+
+def walk_structure(structure, prefix: str = "") -> Iterator[Part]:
+    """Yield the leaf parts of a BODYSTRUCTURE with their IMAP part numbers."""
+    if structure.is_multipart:
+        for position, child in enumerate(structure[0], start=1):
+            yield from walk_structure(child, f"{prefix}.{position}" if prefix else str(position))
+    else:
+        yield _leaf(structure, prefix or "1")
+
+
+def _arrange(message: Message, parts: list[Part]) -> None:
+    """Choose the text and HTML bodies; the rest are attachments or inline images."""
+    for part in parts:
+        if part.is_attachment:
+            continue
+        if part.content_type == "text/plain" and message.text_part is None:
+            message.text_part = part
+        elif part.content_type == "text/html" and message.html_part is None:
+            message.html_part = part
+    for part in parts:
+        if part in (message.text_part, message.html_part):
+            continue
+        if part.content_id and part.content_type.startswith("image/"):
+            message.inline_parts[part.content_id] = part
+            if part.disposition == "inline" or not part.filename:
+                continue
+        message.attachments.append(part)
+
+
+def _aware(value):
+    return value if isinstance(value, datetime) else None
+
+
+# The deadline watchdog ------------------------------------------------------------------------
+
+
+class _Guard:
+    """Holds the live socket so a watchdog can shut it down; counts the commands sent."""
+
+    def __init__(self):
+        self.sock = None
+        self.expired = False
+        self.commands = 0
+        self._timer = None
+
+    def start(self, seconds: float) -> None:
+        self.cancel()
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        if self._timer:
+            self._timer.cancel()
+            self._timer = None
+
+    def _expire(self) -> None:
+        self.expired = True
+        if self.sock is not None:
+            with suppress(OSError):
+                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+
+
+class _GuardedMixin:
+    guard: _Guard
+
+    def _new_tag(self):
+        self.guard.commands += 1
+        return super()._new_tag()
+
+
+class _TLS(_GuardedMixin, tls.IMAP4_TLS):
+    def __init__(self, host, port, ssl_context, timeout, guard):
+        self.guard = guard
+        super().__init__(host, port, ssl_context, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = socket.create_connection((self.host, self.port), timeout=self._timeout)
+        self.guard.sock = sock
+        wrapped = self.ssl_context.wrap_socket(
+            sock, server_hostname=self.host, do_handshake_on_connect=False
+        )
+        self.guard.sock = wrapped
+        wrapped.do_handshake()
+        return wrapped
+
+
+class _Plain(_GuardedMixin, imap4.IMAP4WithTimeout):
+    """The unencrypted start of a STARTTLS connection; nothing secret is sent on it."""
+
+    def __init__(self, host, port, timeout, guard):
+        self.guard = guard
+        super().__init__(host, port, timeout)
+
+    def _create_socket(self, timeout=None):
+        sock = super()._create_socket(timeout)
+        self.guard.sock = sock
+        return sock
+
+
+class _Client(IMAPClient):
+    def __init__(self, server: Server, guard: _Guard):
+        self._server = server
+        self._guard = guard
+        super().__init__(
+            server.host,
+            server.port,
+            ssl=server.security == "ssl",
+            ssl_context=server.ssl_context(),
+            timeout=server.timeout,
+        )
+        self.normalise_times = False
+
+    def _create_IMAP4(self):
+        if self.ssl:
+            return _TLS(self.host, self.port, self.ssl_context, self._timeout.connect, self._guard)
+        return _Plain(self.host, self.port, self._timeout.connect, self._guard)
+
+
+# The connection -------------------------------------------------------------------------------
+
+
+class Mailbox:
+    """A signed-in IMAP connection with the operations Webmail needs.
+
+    Not thread-safe: one request uses it at a time (webmail.pool hands it out).
+    """
+
+    def __init__(self, server: Server):
+        self.server = server
+        self._guard = _Guard()
+        self._client: IMAPClient | None = None
+        self.broken = False
+        self.selected: FolderState | None = None
+        self.trash: str | None = None
+        # Folder states the server reported during this request, by folder name.
+        self._fresh: dict[str, FolderState] = {}
+        # List pages by (folder, page number), valid while the folder's fingerprint holds.
+        self._pages: dict[tuple[str, int], tuple[tuple, Page]] = {}
+
+    @property
+    def commands(self) -> int:
+        """IMAP commands sent on this connection so far."""
+        return self._guard.commands
+
+    def socket(self):
+        """The connection's socket, for checking it is still open; None when closed."""
+        return self._guard.sock if self._client is not None else None
+
+    # Deadlines and errors
+
+    @contextmanager
+    def deadline(self, seconds: float | None = None) -> Iterator["Mailbox"]:
+        """Run the block within `seconds` (the server timeout), translating every failure."""
+        self._guard.start(seconds or self.server.timeout)
+        try:
+            with self._translated():
+                yield self
+        finally:
+            self._guard.cancel()
+
+    @contextmanager
+    def _translated(self):
+        try:
+            yield
+        except (MailError, UnsafeInput):
+            raise
+        except Exception as exc:
+            self.broken = True
+            if self._guard.expired:
+                raise TimedOut(
+                    f"{self.server.host} did not answer within {self.server.timeout:g} seconds."
+                ) from exc
+            raise _translate(exc, self.server) from exc
+
+    def sign_in(self, username: str, password: str) -> "Mailbox":
+        """Connect and sign in; raise a MailError saying why not."""
+        check_text(username, what="user name", max_length=320)
+        check_text(password, what="password", max_length=1024)
+        with self.deadline():
+            self._client = _Client(self.server, self._guard)
+            if self.server.security == "starttls":
+                if not self._client.has_capability("STARTTLS"):
+                    raise ProtocolError(
+                        f"{self.server.host} does not offer STARTTLS, so the connection cannot "
+                        "be encrypted. Webmail never sends a password unencrypted."
+                    )
+                self._client.starttls(self.server.ssl_context())
+                self._guard.sock = self._client._imap.sock
+            try:
+                self._client.login(username, password)
+            except imap_errors.LoginError as exc:
+                raise PasswordRejected(str(exc)) from exc
+        return self
+
+    def close(self) -> None:
+        """Log out politely if possible; never raise."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        self._guard.start(2)
+        try:
+            if not self.broken:
+                client.logout()
+        except Exception:  # noqa: S110  (the connection is being dropped anyway)
+            pass
+        finally:
+            self._guard.cancel()
+            with suppress(Exception):
+                client.shutdown()
+
+    def reset(self) -> None:
+        """Start a new request: forget what the server said during earlier ones."""
+        self._fresh.clear()
+        if self._client is not None:
+            self._client._imap.untagged_responses.clear()
+
+    # Folders
+
+    def folders(self) -> list[Folder]:
+        """All folders, Inbox first, then Drafts, Sent, Trash, then the rest, with counts."""
+        if self._client.has_capability("LIST-STATUS"):
+            folders = self._folders_with_status()
+        else:
+            folders = self._folders_then_status()
+        folders.sort(key=lambda folder: folder.sort_key)
+        self.trash = next((f.name for f in folders if f.special == "\\Trash"), None)
+        return folders
+
+    def _folders_with_status(self) -> list[Folder]:
+        """LIST-STATUS (RFC 5819): every folder and its counts in one command."""
+        items = "MESSAGES UNSEEN UIDNEXT UIDVALIDITY"
+        if self._client.has_capability("CONDSTORE"):
+            items += " HIGHESTMODSEQ"
+        imap = self._client._imap
+        typ, data = imap._simple_command(
+            "LIST", '""', '"*"', "RETURN", f"(SPECIAL-USE STATUS ({items}))"
+        )
+        if typ != "OK":
+            raise ProtocolError(f"The folder list could not be read: {_as_text(data[0])}")
+        _, listed = imap._untagged_response(typ, data, "LIST")
+        _, statuses = imap._untagged_response(typ, data, "STATUS")
+        parsed = parse_response([line for line in statuses if line])
+        unseen = {}
+        for raw_name, values in zip(parsed[::2], parsed[1::2], strict=True):
+            status = _pairs(values)
+            name = _folder_name(raw_name)
+            unseen[name] = int(status.get("unseen", 0))
+            self._fresh[name] = FolderState(
+                name=name,
+                uidvalidity=int(status.get("uidvalidity", 0)),
+                uidnext=int(status.get("uidnext", 0)),
+                messages=int(status.get("messages", 0)),
+                highestmodseq=int(status["highestmodseq"]) if "highestmodseq" in status else None,
+            )
+        folders = []
+        for flags, delimiter, name in _listed(listed):
+            folder = _folder(flags, delimiter, name)
+            if folder.name in self._fresh:
+                folder.messages = self._fresh[folder.name].messages
+                folder.unseen = unseen[folder.name]
+            folders.append(folder)
+        return folders
+
+    def _folders_then_status(self) -> list[Folder]:
+        folders = [
+            _folder(flags, _as_text(delimiter), name)
+            for flags, delimiter, name in self._client.list_folders()
+        ]
+        for folder in folders:
+            if folder.selectable:
+                status = self._client.folder_status(folder.name, ["MESSAGES", "UNSEEN"])
+                folder.messages = status.get(b"MESSAGES", 0)
+                folder.unseen = status.get(b"UNSEEN", 0)
+        return folders
+
+    def select(self, name: str) -> FolderState:
+        check_folder(name)
+        try:
+            response = self._client.select_folder(name)
+        except imap_errors.IMAPClientAbortError:
+            raise
+        except imap_errors.IMAPClientError as exc:
+            self.selected = None
+            raise NotFound(f"There is no folder called “{name}”.") from exc
+        self.selected = FolderState(
+            name=name,
+            uidvalidity=response.get(b"UIDVALIDITY", 0),
+            uidnext=response.get(b"UIDNEXT", 0),
+            messages=response.get(b"EXISTS", 0),
+            highestmodseq=response.get(b"HIGHESTMODSEQ"),
+        )
+        return self.selected
+
+    def _ensure_selected(self, name: str) -> FolderState:
+        if self.selected is None or self.selected.name != name:
+            return self.select(name)
+        return self.selected
+
+    # Message lists
+
+    def page(self, folder: str, number: int) -> Page:
+        """One page of a folder, newest first: only that page's messages are fetched.
+
+        When the folder list of this request showed the folder unchanged since the page was
+        last fetched on this connection, the page is served as it was, with no command at all.
+        """
+        fresh = self._fresh.get(folder)
+        cached = self._pages.get((folder, number))
+        if fresh and fresh.fingerprint and cached and cached[0] == fresh.fingerprint:
+            return cached[1]
+        state = self.select(folder)
+        number = max(1, min(number, max(1, -(-state.messages // PAGE_SIZE))))
+        high = state.messages - (number - 1) * PAGE_SIZE
+        low = max(1, high - PAGE_SIZE + 1)
+        summaries = []
+        if high >= 1:
+            self._client.use_uid = False
+            try:
+                response = self._client.fetch(list(range(low, high + 1)), LIST_ITEMS)
+            finally:
+                self._client.use_uid = True
+            for sequence in sorted(response, reverse=True):
+                summaries.append(self._summary(folder, state, response[sequence]))
+        page = Page(folder=folder, number=number, count=state.messages, messages=summaries)
+        if state.fingerprint:
+            self._pages[(folder, number)] = (state.fingerprint, page)
+        return page
+
+    def search(self, folder: str, field_name: str, term: str, number: int) -> Page:
+        """Messages in `folder` whose sender, subject or text contains `term`, newest first."""
+        check_text(term, what="search term")
+        key = SEARCH_FIELDS.get(field_name)
+        if key is None:
+            raise UnsafeInput("Choose to search by sender, subject or text.")
+        state = self.select(folder)
+        uids = sorted(self._client.search([key, term], charset="UTF-8"), reverse=True)
+        pages = max(1, -(-len(uids) // PAGE_SIZE))
+        number = max(1, min(number, pages))
+        chosen = uids[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+        response = self._client.fetch(chosen, LIST_ITEMS) if chosen else {}
+        summaries = [
+            self._summary(folder, state, response[uid]) for uid in chosen if uid in response
+        ]
+        return Page(folder=folder, number=number, count=len(uids), messages=summaries)
+
+    def _summary(self, folder: str, state: FolderState, data: dict) -> Summary:
+        flags = data.get(b"FLAGS", ())
+        envelope = data.get(b"ENVELOPE")
+        sender_name, sender_address = ("", "")
+        if envelope is not None and envelope.from_:
+            sender_name, sender_address = _address(envelope.from_[0])
+        return Summary(
+            uid=data[b"UID"],
+            sender=sender_name or sender_address,
+            sender_address=sender_address,
+            recipients=_addresses(envelope.to) if envelope is not None else "",
+            subject=decode_words(envelope.subject) if envelope is not None else "",
+            date=_aware(data.get(b"INTERNALDATE")) or _aware(getattr(envelope, "date", None)),
+            size=data.get(b"RFC822.SIZE", 0),
+            seen=b"\\Seen" in flags,
+            flagged=b"\\Flagged" in flags,
+        )
+
+    # One message
+
+    def message(self, folder: str, uid: int, *, text_limit: int) -> Message:
+        """A message's headers and structure, and its text part when it has no HTML."""
+        self._ensure_selected(folder)
+        response = self._client.fetch(
+            [uid], ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE"]
+        )
+        data = response.get(uid)
+        if data is None:
+            raise NotFound("This message is no longer in this folder.")
+        envelope = data.get(b"ENVELOPE")
+        flags = data.get(b"FLAGS", ())
+        message = Message(
+            folder=folder,
+            uid=uid,
+            subject=decode_words(getattr(envelope, "subject", None)),
+            sender=_addresses(getattr(envelope, "from_", None)),
+            to=_addresses(getattr(envelope, "to", None)),
+            cc=_addresses(getattr(envelope, "cc", None)),
+            reply_to=_addresses(getattr(envelope, "reply_to", None)),
+            date=_aware(getattr(envelope, "date", None)) or _aware(data.get(b"INTERNALDATE")),
+            size=data.get(b"RFC822.SIZE", 0),
+            seen=b"\\Seen" in flags,
+            flagged=b"\\Flagged" in flags,
+        )
+        try:
+            _arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            message.damaged = True
+        if message.text_part and not message.html_part:
+            message.text, message.text_truncated = self.part_text(
+                message.text_part, uid, text_limit
+            )
+        return message
+
+    def part_text(self, part: Part, uid: int, limit: int) -> tuple[str, bool]:
+        """Decode a text part, reading at most `limit` bytes of it."""
+        raw = self.part_bytes(part.number, uid, 0, limit)
+        return decode_charset(decode_transfer(raw, part.encoding), part.charset), part.size > limit
+
+    def part_bytes(self, number: str, uid: int, offset: int, length: int) -> bytes:
+        """Raw (still transfer-encoded) bytes of a part, from `offset`, at most `length`."""
+        if number:
+            check_part(number)
+        section = f"BODY.PEEK[{number}]<{offset}.{length}>"
+        response = self._client.fetch([uid], [section])
+        data = response.get(uid)
+        if data is None:
+            raise NotFound("This message is no longer in this folder.")
+        key = f"BODY[{number}]<{offset}>".encode()
+        value = data.get(key)
+        if value is None:
+            # Some servers leave out the origin when the whole part fits.
+            value = data.get(f"BODY[{number}]".encode(), b"")
+        return value or b""
+
+    def structure(self, folder: str, uid: int) -> Message:
+        """A message's parts without reading any body (for the HTML view and downloads)."""
+        self._ensure_selected(folder)
+        response = self._client.fetch([uid], ["UID", "BODYSTRUCTURE"])
+        data = response.get(uid)
+        if data is None:
+            raise NotFound("This message is no longer in this folder.")
+        message = Message(folder=folder, uid=uid)
+        try:
+            _arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+            message.damaged = True
+        return message
+
+    def stream(self, folder: str, uid: int, number: str, chunk: int) -> Iterator[bytes]:
+        """Yield a part (or the whole raw message for number "") in chunks, as stored.
+
+        Each chunk gets its own deadline, so a large download is not cut off by the timeout.
+        """
+        offset = 0
+        while True:
+            with self.deadline():
+                self._ensure_selected(folder)
+                data = self.part_bytes(number, uid, offset, chunk)
+            if not data:
+                return
+            yield data
+            offset += len(data)
+            if len(data) < chunk:
+                return
+
+    # Changes
+
+    def mark(self, folder: str, uids: list[int], flag: str, on: bool) -> None:
+        self._ensure_selected(folder)
+        imap_flag = {"seen": b"\\Seen", "flagged": b"\\Flagged"}[flag]
+        if on:
+            self._client.add_flags(uids, [imap_flag], silent=True)
+        else:
+            self._client.remove_flags(uids, [imap_flag], silent=True)
+
+    def move(self, folder: str, uids: list[int], target: str) -> None:
+        check_folder(target)
+        self._ensure_selected(folder)
+        if target == folder:
+            return
+        if self._client.has_capability("MOVE"):
+            self._client.move(uids, target)
+        else:
+            self._client.copy(uids, target)
+            self._expunge(uids)
+
+    def deletes_for_good(self, folder: str) -> bool:
+        """Whether deleting in `folder` is for good: in Trash, or when there is no Trash."""
+        if self.trash is None:
+            self.folders()
+        return not self.trash or folder == self.trash
+
+    def delete(self, folder: str, uids: list[int]) -> bool:
+        """Move to Trash, or delete for good in Trash or when there is none; True if for good."""
+        if not self.deletes_for_good(folder):
+            self.move(folder, uids, self.trash)
+            return False
+        self._ensure_selected(folder)
+        self._expunge(uids)
+        return True
+
+    def _expunge(self, uids: list[int]) -> None:
+        self._client.add_flags(uids, [b"\\Deleted"], silent=True)
+        if self._client.has_capability("UIDPLUS"):
+            self._client.uid_expunge(uids)
+        else:
+            self._client.expunge()
+
+    def forget_cached_pages(self) -> None:
+        self._pages.clear()
+
+
+def _folder_name(raw) -> str:
+    if isinstance(raw, bytes):
+        return imap_utf7.decode(raw)
+    return str(raw)
+
+
+def _listed(listed) -> list:
+    lines = [item for item in listed if item not in (None, b"")]
+    parsed = parse_response(lines)
+    return [parsed[i : i + 3] for i in range(0, len(parsed), 3)]
+
+
+def _folder(flags, delimiter, name) -> Folder:
+    flags = {_as_text(flag) for flag in flags}
+    name = _folder_name(name)
+    delimiter = _as_text(delimiter)
+    special = next(
+        (flag for flag in flags if flag in ("\\Drafts", "\\Sent", "\\Trash", "\\Junk")), None
+    )
+    if special is None:
+        special = SPECIAL_NAMES.get(
+            name.rsplit(delimiter, 1)[-1].casefold() if delimiter else name.casefold()
+        )
+    selectable = not ({"\\Noselect", "\\NonExistent"} & flags)
+    return Folder(name=name, delimiter=delimiter, special=special, selectable=selectable)
+
+
+def _translate(exc: Exception, server: Server) -> MailError:
+    host = server.host
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return CertificateProblem(
+            f"The certificate of {host} could not be verified ({exc.verify_message}). "
+            "Webmail will not send your password to a server it cannot verify; please tell "
+            "your IT administrator."
+        )
+    if isinstance(exc, (TimeoutError, socket.timeout)):
+        return TimedOut(f"{host} did not answer within {server.timeout:g} seconds.")
+    if isinstance(exc, ssl.SSLError):
+        return ProtocolError(f"A secure connection to {host} could not be set up ({exc.reason}).")
+    if isinstance(exc, socket.gaierror):
+        return ServerUnreachable(f"The mail server name {host} could not be found.")
+    if isinstance(exc, ConnectionRefusedError):
+        return ServerUnreachable(f"{host} refused the connection on port {server.port}.")
+    if isinstance(exc, OSError):
+        return ServerUnreachable(f"The connection to {host} failed or was dropped.")
+    if isinstance(exc, imaplib.IMAP4.abort):
+        return ProtocolError(f"{host} closed the connection unexpectedly.")
+    return ProtocolError(f"{host} answered in a way Webmail did not understand.")

@@ -1,0 +1,79 @@
+"""Make an HTML email safe to show: nh3 (the Ammonia sanitiser) with an allow-list for mail.
+
+Scripts, event handlers, forms, frames, <style> blocks and every URL scheme but http(s), mailto
+and cid go. Remote images stay out unless the user allowed them, inline `cid:` images become
+data: URLs of the message's own image parts, and style attributes keep only properties that
+cannot load anything or cover the page. The iframe's sandbox and Content-Security-Policy are a
+second wall behind this one.
+"""
+
+import copy
+from urllib.parse import unquote
+
+import nh3
+
+TAGS = nh3.ALLOWED_TAGS | {"font", "big", "u"}
+ATTRIBUTES = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
+ATTRIBUTES["*"] = {
+    "style", "dir", "lang", "title", "align", "valign", "bgcolor", "width", "height", "border",
+}  # fmt: skip
+ATTRIBUTES["table"] = ATTRIBUTES.get("table", set()) | {"cellpadding", "cellspacing"}
+ATTRIBUTES["font"] = {"color", "face", "size"}
+ATTRIBUTES["img"] = ATTRIBUTES.get("img", set()) | {"src", "alt"}
+URL_SCHEMES = {"http", "https", "mailto", "cid"}
+STYLE_PROPERTIES = {
+    "color", "background-color", "font", "font-family", "font-size", "font-style",
+    "font-weight", "font-variant", "text-align", "text-decoration", "text-indent",
+    "text-transform", "line-height", "letter-spacing", "word-spacing", "white-space",
+    "vertical-align", "direction", "width", "height", "max-width", "min-width", "max-height",
+    "min-height", "margin", "margin-top", "margin-right", "margin-bottom", "margin-left",
+    "padding", "padding-top", "padding-right", "padding-bottom", "padding-left", "border",
+    "border-top", "border-right", "border-bottom", "border-left", "border-color",
+    "border-style", "border-width", "border-radius", "border-collapse", "border-spacing",
+    "list-style-type", "table-layout", "display",
+}  # fmt: skip
+
+
+def clean_html(html: str, *, inline_images: dict[str, str], allow_remote: bool) -> tuple[str, int]:
+    """Return the safe HTML and how many remote images were held back."""
+    blocked = 0
+
+    def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+        nonlocal blocked
+        if tag == "img" and attribute == "src":
+            lowered = value.lower()
+            if lowered.startswith("cid:"):
+                return inline_images.get(unquote(value[4:]).strip().strip("<>"))
+            if lowered.startswith(("http:", "https:")):
+                if allow_remote:
+                    return value
+                blocked += 1
+            return None
+        return value
+
+    cleaned = nh3.clean(
+        html,
+        tags=TAGS,
+        attributes=ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        url_relative="deny",
+        attribute_filter=attribute_filter,
+        filter_style_properties=STYLE_PROPERTIES,
+        link_rel="noopener noreferrer",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+    )
+    return cleaned, blocked
+
+
+def cid_references(html: str) -> set[str]:
+    """The Content-IDs an HTML body refers to with cid: URLs."""
+    references = set()
+    lowered = html.lower()
+    start = lowered.find("cid:")
+    while start != -1:
+        end = start + 4
+        while end < len(html) and html[end] not in "\"' >)":
+            end += 1
+        references.add(unquote(html[start + 4 : end]).strip().strip("<>"))
+        start = lowered.find("cid:", end)
+    return references

@@ -1,0 +1,174 @@
+"""Signing staff in to their mailbox: which password to use, throttling, remembering rejections."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from settings_app import crypto
+from settings_app.models import Profile, profile_for
+from webmail.imap import Mailbox, PasswordRejected, Server
+from webmail.models import SignInFailure
+from webmail.pool import pool, pool_key
+
+SESSION_PASSWORD = "webmail_password"
+
+
+class SignInNeeded(Exception):
+    """No usable password for this visit: Webmail must ask for one."""
+
+
+class NoEmailAddress(SignInNeeded):
+    """The user has no email address to sign in with."""
+
+
+class Throttled(Exception):
+    def __init__(self, retry_after: timedelta):
+        minutes = max(1, round(retry_after.total_seconds() / 60))
+        super().__init__(
+            "Too many passwords were rejected in a short time. To keep your email account from "
+            f"being locked, Webmail will not try again for {minutes} minute"
+            f"{'' if minutes == 1 else 's'}."
+        )
+
+
+def _session_owner(user) -> str:
+    return f"webmail-session:{user.pk}"
+
+
+@sensitive_variables("password")
+def session_password_store(request, password: str) -> None:
+    """Keep a manually entered password, encrypted, for this browser session only."""
+    request.session[SESSION_PASSWORD] = crypto.encrypt(password, owner=_session_owner(request.user))
+
+
+def session_password_drop(request) -> None:
+    request.session.pop(SESSION_PASSWORD, None)
+    if request.session.session_key:
+        pool.drop_session(request.session.session_key)
+
+
+@dataclass
+class Credentials:
+    username: str
+    password: str
+    source: str  # "session" or "saved"
+
+    def __repr__(self):
+        return f"Credentials(username={self.username!r}, source={self.source!r})"
+
+
+@sensitive_variables("password")
+def credentials_for(request, profile: Profile) -> Credentials:
+    """The password this visit signs in with: this session's, else the saved one if Automatic."""
+    username = request.user.email
+    if not username:
+        raise NoEmailAddress("Add your email address in Settings to use Webmail.")
+    token = request.session.get(SESSION_PASSWORD)
+    if token:
+        try:
+            password = crypto.decrypt(token, owner=_session_owner(request.user))
+        except crypto.DecryptionError:
+            request.session.pop(SESSION_PASSWORD, None)
+        else:
+            return Credentials(username, password, "session")
+    if profile.signs_in_automatically and profile.email_password_rejected_at is None:
+        try:
+            return Credentials(username, profile.get_email_password(), "saved")
+        except crypto.DecryptionError:
+            pass
+    raise SignInNeeded("Enter your email password to open Webmail.")
+
+
+@dataclass
+class Lease:
+    """A signed-in mailbox lent to one request; release() hands it back to the pool."""
+
+    mailbox: Mailbox
+    key: tuple
+
+    def release(self) -> None:
+        pool.give_back(self.key, self.mailbox)
+
+
+@sensitive_variables("credentials", "password")
+def mailbox_lease(request, *, password: str | None = None) -> Lease:
+    """Lend a signed-in mailbox for `request.user`: reused when possible, else signed in.
+
+    With `password` (the manual form), that password is tried instead of the stored ones.
+    Raises SignInNeeded, Throttled or an imap.MailError.
+    """
+    profile = profile_for(request.user)
+    if password is None:
+        credentials = credentials_for(request, profile)
+    else:
+        if not request.user.email:
+            raise NoEmailAddress("Add your email address in Settings to use Webmail.")
+        credentials = Credentials(request.user.email, password, "form")
+    server = Server.from_settings()
+    if not request.session.session_key:
+        request.session.save()
+    key = pool_key(
+        session_key=request.session.session_key,
+        user_id=request.user.pk,
+        server=server,
+        username=credentials.username,
+        password=credentials.password,
+    )
+    mailbox = pool.take(key)
+    if mailbox is None:
+        mailbox = _sign_in(request, profile, server, credentials)
+    mailbox.reset()
+    return Lease(mailbox, key)
+
+
+@sensitive_variables("credentials")
+def _sign_in(request, profile: Profile, server: Server, credentials: Credentials) -> Mailbox:
+    if credentials.source == "form":
+        retry_after = SignInFailure.retry_after(request.user)
+        if retry_after is not None:
+            raise Throttled(retry_after)
+    mailbox = Mailbox(server)
+    try:
+        mailbox.sign_in(credentials.username, credentials.password)
+    except PasswordRejected as exc:
+        mailbox.close()
+        SignInFailure.record(request.user)
+        if credentials.source == "saved":
+            profile.email_password_rejected_at = timezone.now()
+            profile.save(update_fields=["email_password_rejected_at"])
+        elif credentials.source == "session":
+            request.session.pop(SESSION_PASSWORD, None)
+        exc.source = credentials.source
+        raise
+    except BaseException:
+        mailbox.close()
+        raise
+    SignInFailure.forget(request.user)
+    if profile.email_password_rejected_at is not None:
+        profile.email_password_rejected_at = None
+        profile.save(update_fields=["email_password_rejected_at"])
+    if credentials.source == "form":
+        session_password_store(request, credentials.password)
+    return mailbox
+
+
+@contextmanager
+def mailbox_for(request) -> Iterator[Mailbox]:
+    """Use a signed-in mailbox for the block, within the server timeout."""
+    lease = mailbox_lease(request)
+    try:
+        with lease.mailbox.deadline():
+            yield lease.mailbox
+    finally:
+        lease.release()
+
+
+@sensitive_variables("password")
+def sign_in_manually(request, password: str) -> None:
+    """Check a manually entered password with the server and keep it for this session."""
+    session_password_drop(request)
+    mailbox_lease(request, password=password).release()
