@@ -14,7 +14,9 @@ run: $(VENV)/installed
 	$(PY) -m devtools.run
 
 # Tests use the local PostgreSQL when it answers (as in CI), else SQLite; DATABASE_URL wins.
+# They run a real Dovecot, installed from Debian's packages when missing.
 test: $(VENV)/installed
+	devtools/system-packages dovecot-imapd
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run

@@ -7,8 +7,8 @@ cannot hold a request longer than the configured timeout.
 """
 
 import binascii
+import email.errors
 import email.header
-import email.utils
 import imaplib
 import quopri
 import re
@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from imapclient import IMAPClient, imap4, imap_utf7, tls
@@ -384,16 +385,13 @@ def _pairs(items) -> dict[str, str]:
 
 
 def _filename(params: dict[str, str], disposition_params: dict[str, str]) -> str:
+    """The part's file name: RFC 2231 (filename*=utf-8''...) first, then RFC 2047 words."""
     for source in (disposition_params, params):
         for key in ("filename*", "name*"):
             if key in source:
                 charset, _, encoded = source[key].partition("''")
-                try:
-                    return email.utils.collapse_rfc2231_value(
-                        (charset or "utf-8", "", encoded.replace("%", "=")), "replace"
-                    ).strip()
-                except (LookupError, ValueError):
-                    pass
+                name = decode_charset(unquote_to_bytes(encoded), charset or "utf-8")
+                return _CONTROL.sub("", name).strip()
         for key in ("filename", "name"):
             if source.get(key):
                 return decode_words(source[key])
@@ -566,8 +564,6 @@ class Mailbox:
         self.broken = False
         self.selected: FolderState | None = None
         self.trash: str | None = None
-        # Folder states the server reported during this request, by folder name.
-        self._fresh: dict[str, FolderState] = {}
         # List pages by (folder, page number), valid while the folder's fingerprint holds.
         self._pages: dict[tuple[str, int], tuple[tuple, Page]] = {}
 
@@ -624,6 +620,9 @@ class Mailbox:
                 self._client.login(username, password)
             except imap_errors.LoginError as exc:
                 raise PasswordRejected(str(exc)) from exc
+            if self._client.has_capability("CONDSTORE"):
+                # SELECT then reports HIGHESTMODSEQ, which tells when a folder is unchanged.
+                self._client.enable("CONDSTORE")
         return self
 
     def close(self) -> None:
@@ -643,8 +642,8 @@ class Mailbox:
                 client.shutdown()
 
     def reset(self) -> None:
-        """Start a new request: forget what the server said during earlier ones."""
-        self._fresh.clear()
+        """Start a new request: select afresh, forget what the server said during earlier ones."""
+        self.selected = None
         if self._client is not None:
             self._client._imap.untagged_responses.clear()
 
@@ -662,36 +661,25 @@ class Mailbox:
 
     def _folders_with_status(self) -> list[Folder]:
         """LIST-STATUS (RFC 5819): every folder and its counts in one command."""
-        items = "MESSAGES UNSEEN UIDNEXT UIDVALIDITY"
-        if self._client.has_capability("CONDSTORE"):
-            items += " HIGHESTMODSEQ"
         imap = self._client._imap
         typ, data = imap._simple_command(
-            "LIST", '""', '"*"', "RETURN", f"(SPECIAL-USE STATUS ({items}))"
+            "LIST", '""', '"*"', "RETURN", "(SPECIAL-USE STATUS (MESSAGES UNSEEN))"
         )
         if typ != "OK":
             raise ProtocolError(f"The folder list could not be read: {_as_text(data[0])}")
         _, listed = imap._untagged_response(typ, data, "LIST")
         _, statuses = imap._untagged_response(typ, data, "STATUS")
         parsed = parse_response([line for line in statuses if line])
-        unseen = {}
-        for raw_name, values in zip(parsed[::2], parsed[1::2], strict=True):
-            status = _pairs(values)
-            name = _folder_name(raw_name)
-            unseen[name] = int(status.get("unseen", 0))
-            self._fresh[name] = FolderState(
-                name=name,
-                uidvalidity=int(status.get("uidvalidity", 0)),
-                uidnext=int(status.get("uidnext", 0)),
-                messages=int(status.get("messages", 0)),
-                highestmodseq=int(status["highestmodseq"]) if "highestmodseq" in status else None,
-            )
+        counts = {
+            _folder_name(name): _pairs(values)
+            for name, values in zip(parsed[::2], parsed[1::2], strict=True)
+        }
         folders = []
         for flags, delimiter, name in _listed(listed):
             folder = _folder(flags, delimiter, name)
-            if folder.name in self._fresh:
-                folder.messages = self._fresh[folder.name].messages
-                folder.unseen = unseen[folder.name]
+            status = counts.get(folder.name, {})
+            folder.messages = int(status.get("messages", 0))
+            folder.unseen = int(status.get("unseen", 0))
             folders.append(folder)
         return folders
 
@@ -735,14 +723,13 @@ class Mailbox:
     def page(self, folder: str, number: int) -> Page:
         """One page of a folder, newest first: only that page's messages are fetched.
 
-        When the folder list of this request showed the folder unchanged since the page was
-        last fetched on this connection, the page is served as it was, with no command at all.
+        When SELECT shows the folder unchanged since this connection last fetched the page (same
+        UIDVALIDITY, UIDNEXT, message count and HIGHESTMODSEQ), the page is served as it was.
         """
-        fresh = self._fresh.get(folder)
-        cached = self._pages.get((folder, number))
-        if fresh and fresh.fingerprint and cached and cached[0] == fresh.fingerprint:
-            return cached[1]
         state = self.select(folder)
+        cached = self._pages.get((folder, number))
+        if state.fingerprint and cached and cached[0] == state.fingerprint:
+            return cached[1]
         number = max(1, min(number, max(1, -(-state.messages // PAGE_SIZE))))
         high = state.messages - (number - 1) * PAGE_SIZE
         low = max(1, high - PAGE_SIZE + 1)
@@ -754,7 +741,7 @@ class Mailbox:
             finally:
                 self._client.use_uid = True
             for sequence in sorted(response, reverse=True):
-                summaries.append(self._summary(folder, state, response[sequence]))
+                summaries.append(_summary(response[sequence][b"UID"], response[sequence]))
         page = Page(folder=folder, number=number, count=state.messages, messages=summaries)
         if state.fingerprint:
             self._pages[(folder, number)] = (state.fingerprint, page)
@@ -766,34 +753,14 @@ class Mailbox:
         key = SEARCH_FIELDS.get(field_name)
         if key is None:
             raise UnsafeInput("Choose to search by sender, subject or text.")
-        state = self.select(folder)
+        self.select(folder)
         uids = sorted(self._client.search([key, term], charset="UTF-8"), reverse=True)
         pages = max(1, -(-len(uids) // PAGE_SIZE))
         number = max(1, min(number, pages))
         chosen = uids[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
         response = self._client.fetch(chosen, LIST_ITEMS) if chosen else {}
-        summaries = [
-            self._summary(folder, state, response[uid]) for uid in chosen if uid in response
-        ]
+        summaries = [_summary(uid, response[uid]) for uid in chosen if uid in response]
         return Page(folder=folder, number=number, count=len(uids), messages=summaries)
-
-    def _summary(self, folder: str, state: FolderState, data: dict) -> Summary:
-        flags = data.get(b"FLAGS", ())
-        envelope = data.get(b"ENVELOPE")
-        sender_name, sender_address = ("", "")
-        if envelope is not None and envelope.from_:
-            sender_name, sender_address = _address(envelope.from_[0])
-        return Summary(
-            uid=data[b"UID"],
-            sender=sender_name or sender_address,
-            sender_address=sender_address,
-            recipients=_addresses(envelope.to) if envelope is not None else "",
-            subject=decode_words(envelope.subject) if envelope is not None else "",
-            date=_aware(data.get(b"INTERNALDATE")) or _aware(getattr(envelope, "date", None)),
-            size=data.get(b"RFC822.SIZE", 0),
-            seen=b"\\Seen" in flags,
-            flagged=b"\\Flagged" in flags,
-        )
 
     # One message
 
@@ -834,7 +801,8 @@ class Mailbox:
     def part_text(self, part: Part, uid: int, limit: int) -> tuple[str, bool]:
         """Decode a text part, reading at most `limit` bytes of it."""
         raw = self.part_bytes(part.number, uid, 0, limit)
-        return decode_charset(decode_transfer(raw, part.encoding), part.charset), part.size > limit
+        text = decode_charset(decode_transfer(raw, part.encoding), part.charset)
+        return text.replace("\r\n", "\n"), part.size > limit
 
     def part_bytes(self, number: str, uid: int, offset: int, length: int) -> bytes:
         """Raw (still transfer-encoded) bytes of a part, from `offset`, at most `length`."""
@@ -926,8 +894,24 @@ class Mailbox:
         else:
             self._client.expunge()
 
-    def forget_cached_pages(self) -> None:
-        self._pages.clear()
+
+def _summary(uid: int, data: dict) -> Summary:
+    flags = data.get(b"FLAGS", ())
+    envelope = data.get(b"ENVELOPE")
+    sender_name, sender_address = ("", "")
+    if envelope is not None and envelope.from_:
+        sender_name, sender_address = _address(envelope.from_[0])
+    return Summary(
+        uid=uid,
+        sender=sender_name or sender_address,
+        sender_address=sender_address,
+        recipients=_addresses(envelope.to) if envelope is not None else "",
+        subject=decode_words(envelope.subject) if envelope is not None else "",
+        date=_aware(data.get(b"INTERNALDATE")) or _aware(getattr(envelope, "date", None)),
+        size=data.get(b"RFC822.SIZE", 0),
+        seen=b"\\Seen" in flags,
+        flagged=b"\\Flagged" in flags,
+    )
 
 
 def _folder_name(raw) -> str:

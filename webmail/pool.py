@@ -147,7 +147,7 @@ class Pool:
 
     def _reap(self) -> None:
         while True:
-            time.sleep(max(0.2, min(10.0, settings.WEBMAIL_IMAP_IDLE_SECONDS / 4)))
+            time.sleep(max(0.2, min(1.0, settings.WEBMAIL_IMAP_IDLE_SECONDS / 4)))
             self.close_idle()
 
 

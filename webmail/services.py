@@ -5,11 +5,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto
 from settings_app.models import Profile, profile_for
+from settings_app.services import RotationResult
 from webmail.imap import Mailbox, PasswordRejected, Server
 from webmail.models import SignInFailure
 from webmail.pool import pool, pool_key
@@ -172,3 +175,27 @@ def sign_in_manually(request, password: str) -> None:
     """Check a manually entered password with the server and keep it for this session."""
     session_password_drop(request)
     mailbox_lease(request, password=password).release()
+
+
+def session_tokens_rotate() -> RotationResult:
+    """Re-encrypt the manual passwords kept in sessions under the first key."""
+    result = RotationResult()
+    store = SessionStore()
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        data = session.get_decoded()
+        token = data.get(SESSION_PASSWORD)
+        if not token:
+            continue
+        if crypto.is_current(token):
+            result.current += 1
+            continue
+        try:
+            data[SESSION_PASSWORD] = crypto.rotate(token)
+        except crypto.DecryptionError:
+            result.unreadable += 1
+            continue
+        # Only replace what was read: a session that changed meanwhile keeps its own data.
+        result.rotated += Session.objects.filter(
+            session_key=session.session_key, session_data=session.session_data
+        ).update(session_data=store.encode(data))
+    return result

@@ -90,11 +90,12 @@ def open_webmail(request):
     query = _valid(MailboxQueryForm(request.GET))
     folder = query["folder"]
     with services.mailbox_for(request) as mail:
-        folders = mail.folders()
         if query["q"]:
             page = mail.search(folder, query["field"], query["q"], query["page"])
         else:
             page = mail.page(folder, query["page"])
+        # After SELECT, so the open folder's unread count is current too.
+        folders = mail.folders()
     current = next((f for f in folders if f.name == folder), None)
     context = {
         "folders": folders,
@@ -145,7 +146,6 @@ def message(request, uid):
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     show_text = request.GET.get("view") == "text"
     with services.mailbox_for(request) as mail:
-        folders = mail.folders()
         shown = mail.message(folder, uid, text_limit=settings.WEBMAIL_TEXT_LIMIT)
         if shown.html_part and shown.text_part and show_text:
             shown.text, shown.text_truncated = mail.part_text(
@@ -153,7 +153,7 @@ def message(request, uid):
             )
         if not shown.seen:
             mail.mark(folder, [uid], "seen", on=True)
-            mail.forget_cached_pages()
+        folders = mail.folders()
     images = request.GET.get("images") == "1"
     context = {
         "folders": folders,
@@ -291,11 +291,18 @@ def source(request, uid):
 @mail_view
 def act(request):
     """Mark, flag, move or delete messages, then go back where the user was."""
-    data = _valid(ActionForm(request.POST))
-    folder, uids, action = data["folder"], data["uid"], data["action"]
-    next_url = data["next"]
+    form = ActionForm(request.POST)
+    if "folder" in form.errors or "target" in form.errors:
+        _valid(form)  # text that must not reach the server: refuse outright
+    folder = form.cleaned_data.get("folder", "INBOX")
+    next_url = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
         next_url = _folder_url(folder)
+    if form.errors:
+        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        return redirect(next_url)
+    data = form.cleaned_data
+    uids, action = data["uid"], data["action"]
     count = f"{len(uids)} message{'' if len(uids) == 1 else 's'}"
     with services.mailbox_for(request) as mail:
         if action in ("read", "unread"):
@@ -315,6 +322,5 @@ def act(request):
             for_good = mail.delete(folder, uids)
             next_url = _folder_url(folder)
             done = f"Deleted {count} for good." if for_good else f"Moved {count} to Trash."
-        mail.forget_cached_pages()
     messages.success(request, done)
     return redirect(next_url)

@@ -116,3 +116,26 @@ def test_it_stops_without_usable_keys(settings, db):
     settings.ENCRYPTION_KEYS = ["nonsense"]
     with pytest.raises(CommandError, match="not a Fernet key"):
         rotate()
+
+
+def test_it_rotates_passwords_kept_in_webmail_sessions(user, settings, keys):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+
+    from webmail.services import SESSION_PASSWORD
+
+    new, old = keys
+    settings.ENCRYPTION_KEYS = [old]
+    session = SessionStore()
+    session[SESSION_PASSWORD] = crypto.encrypt(
+        "manual-password", owner=f"webmail-session:{user.pk}"
+    )
+    session.save()
+    settings.ENCRYPTION_KEYS = [new, old]
+
+    out, _ = rotate()
+
+    assert "Rotated 1 secret(s)" in out
+    settings.ENCRYPTION_KEYS = [new]
+    token = Session.objects.get(pk=session.session_key).get_decoded()[SESSION_PASSWORD]
+    assert crypto.decrypt(token, owner=f"webmail-session:{user.pk}") == "manual-password"

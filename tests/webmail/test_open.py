@@ -185,7 +185,9 @@ def test_repeated_failures_are_throttled(user_client, user, mailbox, settings):
 def test_the_throttle_lifts_after_the_window(user_client, user, mailbox, settings):
     for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
         user_client.post("/webmail/sign-in/", {"password": "wrong"})
-    SignInFailure.objects.update(failed_at=SignInFailure.objects.first().failed_at.replace(year=2000))
+    SignInFailure.objects.update(
+        failed_at=SignInFailure.objects.first().failed_at.replace(year=2000)
+    )
 
     response = user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD})
 

@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from settings_app import crypto, services
+from webmail.services import session_tokens_rotate
 
 
 class Command(BaseCommand):
@@ -16,7 +17,13 @@ class Command(BaseCommand):
         problem = crypto.keys_problem()
         if problem:
             raise CommandError(problem)
-        result = services.profile_tokens_rotate(batch_size=batch_size)
+        saved = services.profile_tokens_rotate(batch_size=batch_size)
+        sessions = session_tokens_rotate()
+        result = services.RotationResult(
+            rotated=saved.rotated + sessions.rotated,
+            current=saved.current + sessions.current,
+            unreadable=saved.unreadable + sessions.unreadable,
+        )
         self.stdout.write(
             f"Rotated {result.rotated} secret(s); {result.current} already used the first key."
         )

@@ -1,0 +1,144 @@
+"""Signed-in connections are reused within a browser session, safely and never across users."""
+
+import subprocess
+import time
+
+from django.test import Client
+
+from devtools.seed import message
+from settings_app.models import Profile
+from tests.conftest import APP_PASSWORD, NOW, make_user, save_password
+from webmail import imap
+from webmail.pool import pool
+
+
+def logins(dovecot, email) -> int:
+    return dovecot.log_file.read_text().count(f"Login: user=<{email}>")
+
+
+def test_the_next_page_reuses_the_signed_in_connection(user_client, automatic_user, mailbox):
+    user_client.get("/webmail/")
+    user_client.get("/webmail/?page=2")
+    user_client.get("/webmail/message/60/")
+
+    assert logins(mailbox.dovecot, mailbox.email) == 1
+
+
+def test_a_new_browser_session_signs_in_afresh(automatic_user, mailbox):
+    for _ in range(2):
+        client = Client()
+        client.force_login(automatic_user)
+        client.get("/webmail/")
+
+    assert logins(mailbox.dovecot, mailbox.email) == 2
+
+
+def test_new_mail_shows_on_the_next_view(user_client, automatic_user, mailbox):
+    user_client.get("/webmail/")
+    mailbox.deliver(
+        message(
+            sender=("New", "new@example.org"),
+            to=mailbox.email,
+            subject="Just arrived",
+            text="x",
+            when=NOW,
+        )
+    )
+
+    assert "Just arrived" in user_client.get("/webmail/").content.decode()
+
+
+def test_changes_by_another_mail_program_show_on_the_next_view(
+    user_client, automatic_user, mailbox
+):
+    user_client.get("/webmail/")
+    other = imap.Mailbox(imap.Server.from_settings()).sign_in(mailbox.email, APP_PASSWORD)
+    with other.deadline():
+        other.mark("INBOX", [11], "seen", on=True)
+    other.close()
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert '<tr class="unread' not in page.split("/webmail/message/11/")[0].rsplit("<tr", 1)[1]
+
+
+def test_a_connection_the_server_closed_is_replaced(user_client, automatic_user, mailbox, dovecot):
+    user_client.get("/webmail/")
+    subprocess.run(
+        ["doveadm", "-c", str(dovecot.root / "dovecot.conf"), "kick", mailbox.email],
+        check=True,
+        capture_output=True,
+    )
+    time.sleep(0.2)
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 200
+    assert "Grüße aus Köln" in response.content.decode()
+
+
+def test_a_changed_password_is_never_served_by_the_old_connection(user_client, user, mailbox):
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    user_client.get("/webmail/")
+
+    save_password(
+        user, password="a-password-the-server-rejects", access=Profile.WebmailAccess.AUTOMATIC
+    )
+    page = user_client.get("/webmail/").content.decode()
+
+    assert "The mail server rejected your saved email password" in page
+
+
+def test_idle_connections_are_closed(user_client, automatic_user, mailbox, dovecot, settings):
+    settings.WEBMAIL_IMAP_IDLE_SECONDS = 1
+    user_client.get("/webmail/")
+    assert dovecot.connection_count() >= 1
+
+    deadline = time.monotonic() + 6
+    while dovecot.connection_count() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    assert dovecot.connection_count() == 0
+    assert len(pool) == 0
+
+
+def test_signing_out_closes_the_connection(user_client, automatic_user, mailbox, dovecot):
+    user_client.get("/webmail/")
+    assert len(pool) == 1
+
+    user_client.post("/accounts/logout/")
+
+    assert len(pool) == 0
+
+
+def test_users_only_ever_see_their_own_mailbox(dovecot, imap_settings, django_user_model, db):
+    clients = {}
+    for name in ("carol", "dave"):
+        owner = make_user(django_user_model, name)
+        owner.email = f"{name}-{time.monotonic_ns()}@practice.example"
+        owner.save()
+        maildir = dovecot.add_user(owner.email, APP_PASSWORD)
+        from devtools.maildir import deliver
+
+        deliver(
+            maildir,
+            message(
+                sender=(name, owner.email),
+                to=owner.email,
+                subject=f"Private to {name}",
+                text="secret",
+                when=NOW,
+            ),
+        )
+        dovecot.give_to_dovecot(maildir)
+        save_password(owner, access=Profile.WebmailAccess.AUTOMATIC)
+        clients[name] = Client()
+        clients[name].force_login(owner)
+
+    carol_inbox = clients["carol"].get("/webmail/").content.decode()
+    dave_inbox = clients["dave"].get("/webmail/").content.decode()
+    dave_message = clients["dave"].get("/webmail/message/1/").content.decode()
+
+    assert "Private to carol" in carol_inbox and "Private to dave" not in carol_inbox
+    assert "Private to dave" in dave_inbox and "Private to carol" not in dave_inbox
+    assert "Private to dave" in dave_message and "Private to carol" not in dave_message
