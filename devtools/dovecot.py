@@ -12,6 +12,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 CONFIG = """\
 # Written by devtools/dovecot.py; a private Dovecot for Client Manager.
 instance_name = {instance}
-base_dir = {root}/run
+base_dir = {run_dir}
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
@@ -138,6 +139,8 @@ class Dovecot:
         self.starttls_port = free_port()
         self.host = "localhost"
         self.process: subprocess.Popen | None = None
+        self.opened: list[Path] = []  # folders start() let other users pass through
+        self.run_dir: Path | None = None
         self.uid = pwd.getpwnam("dovecot").pw_uid
         self.gid = grp.getgrnam("dovecot").gr_gid
 
@@ -151,13 +154,18 @@ class Dovecot:
 
     def start(self, *, capabilities: str = "") -> "Dovecot":
         """Start the server; `capabilities` replaces the advertised list (to mimic others)."""
-        for name in ["run", "state", "mail", "tls"]:
+        for name in ["state", "mail", "tls"]:
             (self.root / name).mkdir(parents=True, exist_ok=True)
-        # Login and mail processes, which are not root, must reach their files.
+        # Sockets live in a short folder of their own: Unix socket paths are limited to 107
+        # bytes, which a project in a deep folder would pass.
+        self.run_dir = Path(tempfile.mkdtemp(prefix="cm-dovecot-"))
+        self.run_dir.chmod(0o755)
+        # Login and mail processes, which are not root, must pass through to their files.
         for folder in [self.root, *self.root.parents]:
-            if folder == Path("/"):
-                break
-            folder.chmod(folder.stat().st_mode | 0o011)
+            mode = folder.stat().st_mode
+            if mode & 0o011 != 0o011:
+                folder.chmod(mode | 0o011)
+                self.opened.append(folder)
         os.chown(self.root / "mail", self.uid, self.gid)
         if not self.ca_file.exists():
             make_certificates(self.root / "tls")
@@ -167,6 +175,7 @@ class Dovecot:
             CONFIG.format(
                 instance=f"clientmanager-{self.port}",
                 root=self.root,
+                run_dir=self.run_dir,
                 port=self.port,
                 starttls_port=self.starttls_port,
                 uid=self.uid,
@@ -212,6 +221,9 @@ class Dovecot:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.process = None
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
 
     def __enter__(self):
         return self.start()

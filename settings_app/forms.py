@@ -85,9 +85,17 @@ class SettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+        state = {
+            Profile.PasswordStatus.SAVED: "A password is saved; leave this blank to keep it.",
+            Profile.PasswordStatus.NOT_SET: "No password is saved yet.",
+            Profile.PasswordStatus.NEEDS_REENTRY: (
+                "The saved password can no longer be read; please enter it again."
+            ),
+        }[profile.email_password_status]
         self.fields["email_password"].help_text = format_html(
-            "Paste the app password you created for your email account. Leave blank to keep "
-            'the saved one. <a href="{}">How do I create an app password?</a>',
+            "Paste the app password you created for your email account. {} "
+            '<a href="{}">How do I create an app password?</a>',
+            state,
             reverse("help_email_password"),
         )
         self.user = user
