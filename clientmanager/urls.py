@@ -3,7 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from clientmanager import views
 from settings_app import views as settings_views
+
+handler500 = views.server_error
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="settings_app:show"), name="home"),
@@ -13,4 +16,5 @@ urlpatterns = [
     path("help/email-password/", settings_views.help_email_password, name="help_email_password"),
     path("webmail/", include("webmail.urls")),
     path("admin/", admin.site.urls),
+    path("healthz", views.healthz, name="healthz"),
 ]

@@ -5,7 +5,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app.forms import EmailPasswordField, password_choice_errors
-from settings_app.models import Profile
+from settings_app.models import AuditEvent, Profile
+from settings_app.services import audit, audit_profile_change
 
 User = get_user_model()
 
@@ -75,6 +76,25 @@ class UserWithProfileAdmin(UserAdmin):
     list_select_related = ["profile"]
     actions = ["clear_email_passwords", "switch_to_manual"]
 
+    def save_formset(self, request, form, formset, change):
+        access_before = {
+            inline.instance.pk: inline.initial.get("webmail_access", Profile.WebmailAccess.MANUAL)
+            for inline in formset.forms
+        }
+        super().save_formset(request, form, formset, change)
+        for inline in formset.forms:
+            if not isinstance(inline, ProfileAdminForm) or inline.instance.pk is None:
+                continue
+            audit_profile_change(
+                actor=request.user,
+                subject=inline.instance.user,
+                source=AuditEvent.Source.ADMIN,
+                password_set=bool(inline.cleaned_data.get("email_password")),
+                password_cleared=bool(inline.cleaned_data.get("clear_email_password")),
+                access_before=access_before.get(inline.instance.pk) or Profile.WebmailAccess.MANUAL,
+                access_after=inline.instance.webmail_access,
+            )
+
     @admin.display(description="Webmail access", ordering="profile__webmail_access")
     def webmail_access(self, user):
         profile = getattr(user, "profile", None)
@@ -89,20 +109,61 @@ class UserWithProfileAdmin(UserAdmin):
     def clear_email_passwords(self, request, queryset):
         profiles = Profile.objects.filter(user__in=queryset).exclude(email_password_token="")
         count = 0
-        for profile in profiles:
+        for profile in profiles.select_related("user"):
+            access_before = profile.webmail_access
             profile.clear_email_password()
             profile.save()
+            audit_profile_change(
+                actor=request.user,
+                subject=profile.user,
+                source=AuditEvent.Source.ADMIN,
+                password_set=False,
+                password_cleared=True,
+                access_before=access_before,
+                access_after=profile.webmail_access,
+            )
             count += 1
         self.message_user(request, f"Cleared {count} saved email password(s).", messages.SUCCESS)
 
     @admin.action(description="Switch webmail access to Manual")
     def switch_to_manual(self, request, queryset):
-        count = (
+        profiles = (
             Profile.objects.filter(user__in=queryset)
             .exclude(webmail_access=Profile.WebmailAccess.MANUAL)
-            .update(webmail_access=Profile.WebmailAccess.MANUAL)
+            .select_related("user")
         )
+        count = 0
+        for profile in profiles:
+            profile.webmail_access = Profile.WebmailAccess.MANUAL
+            profile.save(update_fields=["webmail_access"])
+            audit(
+                actor=request.user,
+                subject=profile.user,
+                action=AuditEvent.Action.ACCESS_CHANGED,
+                source=AuditEvent.Source.ADMIN,
+                detail="Automatic → Manual",
+            )
+            count += 1
         self.message_user(request, f"Switched {count} user(s) to Manual.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only: nobody edits or deletes it from the admin."""
+
+    list_display = ["created_at", "actor_name", "subject_name", "action", "source", "detail"]
+    list_filter = ["action", "source"]
+    search_fields = ["actor_name", "subject_name"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 admin.site.unregister(User)

@@ -82,3 +82,40 @@ def profile_for(user) -> Profile:
     except Profile.DoesNotExist:
         profile, _ = Profile.objects.get_or_create(user=user)
         return profile
+
+
+class AuditEvent(models.Model):
+    """Who set, cleared or re-encrypted whose email password, or changed whose Webmail access.
+
+    Never holds the password. Names are copied so the record outlives deleted users.
+    """
+
+    class Action(models.TextChoices):
+        PASSWORD_SET = "password_set", "Email password set"
+        PASSWORD_CLEARED = "password_cleared", "Email password cleared"
+        PASSWORD_ROTATED = "password_rotated", "Email password re-encrypted"
+        ACCESS_CHANGED = "access_changed", "Webmail access changed"
+
+    class Source(models.TextChoices):
+        SETTINGS = "settings", "Settings page"
+        ADMIN = "admin", "Django admin"
+        COMMAND = "command", "Management command"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)
+    subject = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    subject_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()} for {self.subject_name} by {self.actor_name}"

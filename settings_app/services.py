@@ -6,7 +6,47 @@ from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto
-from settings_app.models import Profile, profile_for
+from settings_app.models import AuditEvent, Profile, profile_for
+
+
+def audit(*, actor, subject, action: str, source: str, detail: str = "") -> AuditEvent:
+    """Record a change to someone's email password or Webmail access (never the password)."""
+    return AuditEvent.objects.create(
+        actor=actor,
+        actor_name=actor.get_username() if actor else "(command)",
+        subject=subject,
+        subject_name=subject.get_username(),
+        action=action,
+        source=source,
+        detail=detail,
+    )
+
+
+def audit_profile_change(
+    *,
+    actor,
+    subject,
+    source: str,
+    password_set: bool,
+    password_cleared: bool,
+    access_before: str,
+    access_after: str,
+) -> None:
+    if password_cleared:
+        audit(
+            actor=actor, subject=subject, action=AuditEvent.Action.PASSWORD_CLEARED, source=source
+        )
+    if password_set:
+        audit(actor=actor, subject=subject, action=AuditEvent.Action.PASSWORD_SET, source=source)
+    if access_before != access_after:
+        labels = dict(Profile.WebmailAccess.choices)
+        audit(
+            actor=actor,
+            subject=subject,
+            action=AuditEvent.Action.ACCESS_CHANGED,
+            source=source,
+            detail=f"{labels[access_before]} → {labels[access_after]}",
+        )
 
 
 @sensitive_variables("new_password")
@@ -26,6 +66,7 @@ def settings_update(
     with transaction.atomic():
         # Lock the row so two tabs saving at once apply one after the other.
         profile = Profile.objects.select_for_update().get(user=user)
+        access_before = profile.webmail_access
         if email != user.email:
             # A rejection was for the old address.
             profile.email_password_rejected_at = None
@@ -38,6 +79,15 @@ def settings_update(
             profile.set_email_password(new_password)
         profile.webmail_access = webmail_access
         profile.save()
+        audit_profile_change(
+            actor=user,
+            subject=user,
+            source=AuditEvent.Source.SETTINGS,
+            password_set=bool(new_password),
+            password_cleared=clear_password,
+            access_before=access_before,
+            access_after=profile.webmail_access,
+        )
 
 
 @dataclass
@@ -59,13 +109,14 @@ def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
         batch = list(
             Profile.objects.exclude(email_password_token="")
             .filter(pk__gt=last_pk)
-            .order_by("pk")
-            .values_list("pk", "email_password_token")[:batch_size]
+            .select_related("user")
+            .order_by("pk")[:batch_size]
         )
         if not batch:
             return result
         with transaction.atomic():
-            for pk, token in batch:
+            for profile in batch:
+                token = profile.email_password_token
                 if crypto.is_current(token):
                     result.current += 1
                     continue
@@ -74,7 +125,16 @@ def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
                 except crypto.DecryptionError:
                     result.unreadable += 1
                     continue
-                result.rotated += Profile.objects.filter(pk=pk, email_password_token=token).update(
+                # Only replace the token that was read: a password saved meanwhile wins.
+                if Profile.objects.filter(pk=profile.pk, email_password_token=token).update(
                     email_password_token=new_token
-                )
-        last_pk = batch[-1][0]
+                ):
+                    result.rotated += 1
+                    audit(
+                        actor=None,
+                        subject=profile.user,
+                        action=AuditEvent.Action.PASSWORD_ROTATED,
+                        source=AuditEvent.Source.COMMAND,
+                        detail="rotate_encryption_keys",
+                    )
+        last_pk = batch[-1].pk

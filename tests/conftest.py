@@ -28,6 +28,12 @@ def pytest_configure(config):
     settings.ENCRYPTION_KEYS = [TEST_KEY]
     # Sign-in passwords are hashed on every created user; a slow hasher only slows the tests.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The test client speaks plain HTTP; everything else stays as in production.
+    settings.SECURE_SSL_REDIRECT = False
+    # Static files as production serves them: hashed names from a manifest.
+    from django.core.management import call_command
+
+    call_command("collectstatic", "--noinput", verbosity=0)
 
 
 def make_user(django_user_model, username, **extra):

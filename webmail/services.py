@@ -28,6 +28,10 @@ class NoEmailAddress(SignInNeeded):
     """The user has no email address to sign in with."""
 
 
+class PasswordCannotBeKept(Exception):
+    """Encryption is not set up, so a manually entered password cannot be kept for the session."""
+
+
 class Throttled(Exception):
     def __init__(self, retry_after: timedelta):
         minutes = max(1, round(retry_after.total_seconds() / 60))
@@ -173,6 +177,11 @@ def mailbox_for(request) -> Iterator[Mailbox]:
 @sensitive_variables("password")
 def sign_in_manually(request, password: str) -> None:
     """Check a manually entered password with the server and keep it for this session."""
+    if crypto.keys_problem():
+        raise PasswordCannotBeKept(
+            "Webmail cannot keep your password for this session because encryption is not set "
+            "up on this server. Please tell your administrator."
+        )
     session_password_drop(request)
     mailbox_lease(request, password=password).release()
 

@@ -126,6 +126,8 @@ def sign_in(request):
             services.sign_in_manually(request, form.cleaned_data["password"])
         except services.Throttled as exc:
             return _sign_in_page(request, form=form, problem=str(exc), status=429)
+        except services.PasswordCannotBeKept as exc:
+            return _sign_in_page(request, form=form, problem=str(exc), status=503)
         next_url = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
             next_url = reverse("webmail:open")
