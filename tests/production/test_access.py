@@ -1,0 +1,136 @@
+"""Access control for every URL: sign-in, ownership, a staff-only admin, POST-only changes."""
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from devtools.seed import message
+from tests.conftest import APP_PASSWORD, NOW, make_user, save_password
+
+# Every named URL outside the admin, with an example address and who may use it how.
+PUBLIC = {
+    "login": "/accounts/login/",
+    "help_email_password": "/help/email-password/",
+    "healthz": "/healthz",
+}
+SIGNED_IN_PAGES = {
+    "home": "/",
+    "settings_app:show": "/settings/",
+    "settings_app:edit": "/settings/edit/",
+    "webmail:open": "/webmail/",
+    "webmail:sign_in": "/webmail/sign-in/",
+    "webmail:message": "/webmail/message/1/",
+    "webmail:body": "/webmail/message/1/body/",
+    "webmail:source": "/webmail/message/1/source/",
+    "webmail:attachment": "/webmail/message/1/part/2/",
+}
+POST_ONLY = {
+    "logout": "/accounts/logout/",
+    "webmail:act": "/webmail/actions/",
+    "webmail:sign_out": "/webmail/sign-out/",
+}
+
+
+def named_urls(patterns=None, namespace=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin":
+                continue
+            inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from named_urls(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield namespace + pattern.name
+
+
+def test_every_url_is_classified():
+    assert set(named_urls()) == set(PUBLIC) | set(SIGNED_IN_PAGES) | set(POST_ONLY)
+
+
+@pytest.mark.parametrize("path", list(SIGNED_IN_PAGES.values()) + list(POST_ONLY.values())[1:])
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_signed_out_users_are_sent_to_sign_in(client, db, path, method):
+    response = getattr(client, method)(path)
+    if response.status_code == 405:
+        return  # the method itself is refused before anything else
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+@pytest.mark.parametrize("path", PUBLIC.values())
+def test_public_pages_need_no_sign_in(client, db, path):
+    assert client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", POST_ONLY.values())
+def test_changes_by_get_answer_405(user_client, path):
+    assert user_client.get(path).status_code == 405
+
+
+@pytest.mark.parametrize(
+    "path", ["/admin/", "/admin/auth/user/", "/admin/settings_app/auditevent/"]
+)
+def test_non_staff_cannot_use_the_admin(user_client, path):
+    response = user_client.get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/admin/login/")
+
+
+def test_staff_without_permissions_cannot_see_users(client, django_user_model):
+    staff = make_user(django_user_model, "clerk", is_staff=True)
+    client.force_login(staff)
+    assert client.get("/admin/auth/user/").status_code == 403
+
+
+def test_one_user_never_reaches_anothers_mail(dovecot, imap_settings, django_user_model):
+    """The same addresses, used by two users, always show the signed-in user's own mailbox."""
+    clients = {}
+    for name in ("erin", "frank"):
+        owner = make_user(django_user_model, name)
+        owner.email = f"{name}-access@practice.example"
+        owner.save()
+        maildir = dovecot.add_user(owner.email, APP_PASSWORD)
+        from devtools.maildir import deliver, make_folder
+
+        make_folder(maildir, f"Private {name}")
+        deliver(
+            maildir,
+            message(
+                sender=(name, owner.email),
+                to=owner.email,
+                subject=f"Secret of {name}",
+                text=f"Body secret of {name}",
+                html=f"<p>HTML secret of {name}</p>",
+                when=NOW,
+                attachments=[
+                    (f"{name}.txt", f"Attachment secret of {name}".encode(), "text/plain")
+                ],
+            ),
+        )
+        dovecot.give_to_dovecot(maildir)
+        save_password(owner, access="automatic")
+        clients[name] = Client()
+        clients[name].force_login(owner)
+
+    frank = clients["frank"]
+    paths = [
+        "/webmail/?folder=Private erin",
+        "/webmail/message/1/",
+        "/webmail/message/1/?view=text",
+        "/webmail/message/1/body/",
+        "/webmail/message/1/source/",
+        "/settings/",
+        "/settings/edit/",
+    ]
+    page = frank.get("/webmail/message/1/").content.decode()
+    paths += [
+        p.replace("&amp;", "&") for p in re.findall(r'href="(/webmail/message/1/part/[^"]+)"', page)
+    ]
+    for path in paths:
+        response = frank.get(path)
+        content = (
+            b"".join(response.streaming_content) if response.streaming else response.content
+        ).decode(errors="replace")
+        assert "secret of erin" not in content.lower(), path
+    assert frank.get("/webmail/?folder=Private erin").status_code == 404
