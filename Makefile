@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format
+.PHONY: run test bench lint format
 
 $(VENV)/installed: pyproject.toml
 	@python=$$(devtools/find-python) && echo "Using $$python" && $$python -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(VENV)/installed
 	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} $(PY) -m pytest
+
+# Measures Webmail against a bare IMAP script on PostgreSQL and Dovecot; see README.
+bench: $(VENV)/installed
+	devtools/system-packages dovecot-imapd
+	$(PY) -m devtools.bench
 
 lint:
 	$(PY) -m ruff check .

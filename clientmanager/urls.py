@@ -17,4 +17,5 @@ urlpatterns = [
     path("webmail/", include("webmail.urls")),
     path("admin/", admin.site.urls),
     path("healthz", views.healthz, name="healthz"),
+    path("livez", views.livez, name="livez"),
 ]

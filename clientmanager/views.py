@@ -9,6 +9,13 @@ from django.views.decorators.http import require_GET
 
 @login_not_required
 @require_GET
+def livez(request):
+    """200 while the process serves requests, touching nothing else: for liveness probes."""
+    return HttpResponse("ok\n", content_type="text/plain")
+
+
+@login_not_required
+@require_GET
 def healthz(request):
     """200 when the database answers, 503 when it does not: for load balancers."""
     try:

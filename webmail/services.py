@@ -96,8 +96,13 @@ class Lease:
 
     mailbox: Mailbox
     key: tuple
+    request: object
+    commands_before: int
 
     def release(self) -> None:
+        # For the request's log line: how many IMAP commands this request sent.
+        used = self.mailbox.commands - self.commands_before
+        self.request.imap_commands = getattr(self.request, "imap_commands", 0) + used
         pool.give_back(self.key, self.mailbox)
 
 
@@ -126,10 +131,11 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
         password=credentials.password,
     )
     mailbox = pool.take(key)
+    commands_before = mailbox.commands if mailbox else 0
     if mailbox is None:
         mailbox = _sign_in(request, profile, server, credentials)
     mailbox.reset()
-    return Lease(mailbox, key)
+    return Lease(mailbox, key, request, commands_before)
 
 
 @sensitive_variables("credentials")
@@ -154,7 +160,8 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
     except BaseException:
         mailbox.close()
         raise
-    SignInFailure.forget(request.user)
+    if credentials.source == "form":  # only typed passwords are throttled
+        SignInFailure.forget(request.user)
     if profile.email_password_rejected_at is not None:
         profile.email_password_rejected_at = None
         profile.save(update_fields=["email_password_rejected_at"])

@@ -14,6 +14,7 @@ PUBLIC = {
     "login": "/accounts/login/",
     "help_email_password": "/help/email-password/",
     "healthz": "/healthz",
+    "livez": "/livez",
 }
 SIGNED_IN_PAGES = {
     "home": "/",

@@ -1,5 +1,6 @@
 """Signed-in connections are reused within a browser session, safely and never across users."""
 
+import imaplib
 import subprocess
 import time
 
@@ -142,3 +143,40 @@ def test_users_only_ever_see_their_own_mailbox(dovecot, imap_settings, django_us
     assert "Private to carol" in carol_inbox and "Private to dave" not in carol_inbox
     assert "Private to dave" in dave_inbox and "Private to carol" not in dave_inbox
     assert "Private to dave" in dave_message and "Private to carol" not in dave_message
+
+
+def test_a_page_shown_again_asks_the_server_only_for_flags(
+    user_client, automatic_user, monkeypatch
+):
+    user_client.get("/webmail/")
+    sent = []
+    real_command = imaplib.IMAP4._command
+
+    def spy(self, name, *args):
+        sent.append(" ".join([name, *(a if isinstance(a, str) else a.decode() for a in args)]))
+        return real_command(self, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", spy)
+
+    page = user_client.get("/webmail/").content.decode()
+
+    fetches = [command for command in sent if "FETCH" in command]
+    assert fetches == ["FETCH " + ",".join(map(str, range(60, 10, -1))) + " (UID FLAGS)"]
+    assert "Grüße aus Köln – Übersicht" in page
+
+
+def test_messages_deleted_by_another_mail_program_leave_the_list(
+    user_client, automatic_user, mailbox
+):
+    user_client.get("/webmail/")
+    other = imap.Mailbox(imap.Server.from_settings()).sign_in(mailbox.email, APP_PASSWORD)
+    with other.deadline():
+        other.delete("INBOX", [59, 60])
+        other.delete("Trash", [1, 2])
+    other.close()
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert "1–50 of 58" in page
+    assert "Grüße aus Köln" not in page and "Signed form attached" not in page
+    assert "Newsletter with pictures" in page

@@ -1,0 +1,375 @@
+"""`make bench`: how fast Webmail opens, against a bare IMAP script and a trivial view, in one run.
+
+Starts a private Dovecot with mailboxes of 1,000 and 100,000 messages (written straight into
+Maildir), serves the app with gunicorn in production settings on PostgreSQL, and measures
+interleaved rounds so that the ratios compare like with like. Prints a table and writes JSON.
+`--quick` runs a tiny version only to check that the benchmark still works.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import re
+import secrets
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+from cryptography.fernet import Fernet
+from imapclient import IMAPClient
+
+from devtools.dovecot import Dovecot
+from devtools.seed import bulk_mailbox
+from devtools.serve import BASE_DIR, Gunicorn
+
+PASSWORD = "bench-" + secrets.token_urlsafe(12)
+TARGETS = {
+    "cold open / bare script": 1.5,
+    "warm open / bare script": 0.5,
+    "100k page / 1k page (warm)": 1.2,
+    "Settings / trivial view": 2.0,
+}
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(values: list[float]) -> dict:
+    return {
+        "runs": len(values),
+        "median_ms": round(statistics.median(values) * 1000, 2),
+        "p95_ms": round(percentile(values, 0.95) * 1000, 2),
+    }
+
+
+class Browser:
+    """One browser: a keep-alive HTTP connection carrying one session cookie."""
+
+    def __init__(self, port: int, cookie: str):
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.cookie = cookie
+
+    def get(self, path: str, request_id: str) -> tuple[int, bytes, float]:
+        started = time.perf_counter()
+        self.connection.request(
+            "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
+        )
+        response = self.connection.getresponse()
+        body = response.read()
+        return response.status, body, time.perf_counter() - started
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def bare_open(dovecot: Dovecot, email: str) -> tuple[float, int]:
+    """The least a mail client must do to show the newest 50 messages; (seconds, commands)."""
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    started = time.perf_counter()
+    client = IMAPClient(dovecot.host, dovecot.port, ssl_context=context, timeout=30)
+    client.login(email, PASSWORD)
+    exists = client.select_folder("INBOX")[b"EXISTS"]
+    client.use_uid = False
+    client.fetch(list(range(max(1, exists - 49), exists + 1)), ["ENVELOPE", "FLAGS"])
+    client.logout()
+    elapsed = time.perf_counter() - started
+    # CAPABILITY (sent on connecting), LOGIN, SELECT, FETCH, LOGOUT.
+    return elapsed, 5
+
+
+def prepare_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+    ) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def make_users(mailboxes: dict[str, str], extra: int) -> dict[str, list[str]]:
+    """Create users with saved passwords (Automatic) and return session cookies per user."""
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from settings_app.models import Profile
+
+    User = get_user_model()
+    cookies = {}
+    for username, email in mailboxes.items():
+        user = User.objects.create_user(username, email=email, password=secrets.token_hex(8))
+        profile = Profile.objects.create(user=user, webmail_access="automatic")
+        profile.set_email_password(PASSWORD)
+        profile.save()
+        cookies[username] = []
+        for _ in range(extra):
+            client = Client()
+            client.force_login(user)
+            cookies[username].append(f"sessionid={client.cookies['sessionid'].value}")
+    return cookies
+
+
+def worker_peak_memory(master_pid: int) -> float:
+    """The largest peak resident size (VmHWM) among gunicorn's workers, in MB."""
+    peak = 0
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        if re.search(rf"^PPid:\s+{master_pid}$", text, re.M):
+            match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
+            if match:
+                peak = max(peak, int(match.group(1)))
+    return round(peak / 1024, 1)
+
+
+def from_log(log: str, prefix: str) -> tuple[float | None, float | None]:
+    """Median IMAP commands and server-side milliseconds of the requests with this id prefix."""
+    found = re.findall(rf"\[{prefix}-\d+\] GET \S+ \d+ ([\d.]+)ms .*imap=(\d+)", log)
+    if not found:
+        return None, None
+    return (
+        statistics.median(int(commands) for _, commands in found),
+        round(statistics.median(float(ms) for ms, _ in found), 2),
+    )
+
+
+def run(args) -> dict:
+    sizes = {"1k": 200, "100k": 2_000} if args.quick else {"1k": 1_000, "100k": 100_000}
+    runs = 3 if args.quick else args.runs
+    users_at_once = 5 if args.quick else 50
+    results: dict = {"quick": args.quick, "runs": runs, "timings": {}, "imap_commands": {}}
+    with tempfile.TemporaryDirectory(prefix="cm-bench-") as folder:
+        root = Path(folder)
+        dovecot = Dovecot(root / "dovecot").start()
+        try:
+            started = time.perf_counter()
+            mailboxes = {}
+            for label, count in sizes.items():
+                email = f"bench{label}@bench.example"
+                bulk_mailbox(dovecot.add_user(email, PASSWORD), email, count)
+                mailboxes[f"user{label}"] = email
+            for number in range(users_at_once):
+                email = f"crowd{number}@bench.example"
+                bulk_mailbox(dovecot.add_user(email, PASSWORD), email, 100, seed=number + 2)
+                mailboxes[f"crowd{number}"] = email
+            dovecot.give_to_dovecot(dovecot.root / "mail")
+            results["seed_seconds"] = round(time.perf_counter() - started, 1)
+            # Dovecot rescans a Maildir changed within the last second on every access, and
+            # indexes it on first use: let the new mailboxes settle as real ones would be.
+            time.sleep(2)
+            for _ in range(2):
+                for email in mailboxes.values():
+                    bare_open(dovecot, email)
+
+            env = {
+                "DEBUG": "false",
+                "SECRET_KEY": secrets.token_urlsafe(50),
+                "ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+                "DATABASE_URL": args.database_url,
+                "WEBMAIL_IMAP_HOST": dovecot.host,
+                "WEBMAIL_IMAP_PORT": str(dovecot.port),
+                "WEBMAIL_IMAP_CA_FILE": str(dovecot.ca_file),
+                "SECURE_SSL_REDIRECT": "false",
+                "SESSION_COOKIE_SECURE": "false",
+                "CSRF_COOKIE_SECURE": "false",
+                "LOG_LEVEL": "INFO",
+            }
+            prepare_database(args.database_url)
+            for command in (["migrate", "-v", "0"], ["collectstatic", "--noinput", "-v", "0"]):
+                subprocess.run(
+                    [sys.executable, "manage.py", *command],
+                    cwd=BASE_DIR,
+                    env={**os.environ, **env},
+                    check=True,
+                )
+            os.environ.update(env)
+            os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clientmanager.settings")
+            cookies = make_users(mailboxes, extra=runs + 1)
+
+            with Gunicorn(env, root / "gunicorn.log") as app:
+                measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, results)
+                results["worker_peak_memory_mb"] = worker_peak_memory(app.process.pid)
+            log = (root / "gunicorn.log").read_text()
+            results["server_ms"] = {}
+            for label in (
+                "cold1k", "warm1k", "cold100k", "warm100k", "message", "settings", "trivial",
+                "signedin",
+            ):  # fmt: skip
+                commands, server_ms = from_log(log, label)
+                results["imap_commands"][label] = commands
+                results["server_ms"][label] = server_ms
+            results["imap_commands"]["bare script"] = 5
+            results["errors_in_log"] = log.count("Traceback")
+        finally:
+            dovecot.stop()
+    timings = results["timings"]
+
+    def ratio(a, b):
+        return round(timings[a]["median_ms"] / timings[b]["median_ms"], 2)
+
+    results["ratios"] = {
+        "cold open / bare script": ratio("webmail cold 1k", "bare script 1k"),
+        "warm open / bare script": ratio("webmail warm 1k", "bare script 1k"),
+        "100k page / 1k page (warm)": ratio("webmail warm 100k", "webmail warm 1k"),
+        "100k page / 1k page (cold)": ratio("webmail cold 100k", "webmail cold 1k"),
+        # How much of that is the mail server's own cost of opening a big folder:
+        "bare 100k / bare 1k": ratio("bare script 100k", "bare script 1k"),
+        "cold open 100k / bare 100k": ratio("webmail cold 100k", "bare script 100k"),
+        "Settings / trivial view": ratio("settings", "trivial view"),
+        "Settings / trivial signed-in view": ratio("settings", "trivial signed-in view"),
+    }
+    results["targets"] = {
+        name: {
+            "ratio": results["ratios"][name],
+            "at_most": limit,
+            "met": results["ratios"][name] <= limit,
+        }
+        for name, limit in TARGETS.items()
+    }
+    results["targets"]["concurrent errors"] = {
+        "errors": results["concurrent"]["errors"],
+        "at_most": 0,
+        "met": results["concurrent"]["errors"] == 0,
+    }
+    return results
+
+
+def measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, results) -> None:
+    times: dict[str, list[float]] = {}
+    newest_uid = sizes["1k"]
+
+    def record(label, seconds):
+        times.setdefault(label, []).append(seconds)
+
+    def check(status, body, what):
+        if status != 200 or b'name="password"' in body:
+            raise RuntimeError(f"{what} answered {status}: {body[:300]!r}")
+
+    warm = {label: Browser(app.port, cookies[f"user{label}"][-1]) for label in ("1k", "100k")}
+    for label, browser in warm.items():
+        for n in range(3):  # sign in, and fill this worker's cache
+            check(*browser.get("/webmail/", f"warmup{label}-{n}")[:2], "warm-up")
+    # Interleaved rounds: each round measures every case once, so drift hits all alike.
+    for n in range(runs):
+        for label in ("1k", "100k"):
+            record(f"bare script {label}", bare_open(dovecot, mailboxes[f"user{label}"])[0])
+            cold = Browser(app.port, cookies[f"user{label}"][n])
+            status, body, seconds = cold.get("/webmail/", f"cold{label}-{n:03d}")
+            cold.close()
+            check(status, body, "cold open")
+            record(f"webmail cold {label}", seconds)
+            status, body, seconds = warm[label].get("/webmail/", f"warm{label}-{n:03d}")
+            check(status, body, "warm open")
+            record(f"webmail warm {label}", seconds)
+        uid = newest_uid - n
+        status, body, seconds = warm["1k"].get(f"/webmail/message/{uid}/", f"message-{n:03d}")
+        check(status, body, "message")
+        record("message (warm)", seconds)
+        status, body, seconds = warm["1k"].get("/settings/", f"settings-{n:03d}")
+        check(status, body, "settings")
+        record("settings", seconds)
+        status, body, seconds = warm["1k"].get("/livez", f"trivial-{n:03d}")
+        check(status, body, "trivial view")
+        record("trivial view", seconds)
+        # The least a signed-in page costs: the session and the user, then a redirect.
+        status, _, seconds = warm["1k"].get("/", f"signedin-{n:03d}")
+        if status != 302:
+            raise RuntimeError(f"the signed-in trivial view answered {status}")
+        record("trivial signed-in view", seconds)
+    for browser in warm.values():
+        browser.close()
+
+    crowd = [f"crowd{number}" for number in range(users_at_once)]
+    barrier = threading.Barrier(len(crowd))
+
+    def one_user(username):
+        """Open Webmail as a new browser session, all users at the same moment."""
+        browser = Browser(app.port, cookies[username][0])
+        barrier.wait()
+        try:
+            status, body, seconds = browser.get("/webmail/", f"crowd-{username[5:]:0>3}")
+        except OSError:
+            return None, False
+        finally:
+            browser.close()
+        return seconds, status == 200 and b'name="password"' not in body and b"#99<" in body
+
+    with ThreadPoolExecutor(len(crowd)) as pool:
+        outcomes = list(pool.map(one_user, crowd))
+    durations = [seconds for seconds, ok in outcomes if seconds is not None]
+    results["concurrent"] = {
+        "users": len(crowd),
+        "errors": sum(1 for _, ok in outcomes if not ok),
+        **summary(durations),
+    }
+    results["timings"] = {label: summary(values) for label, values in times.items()}
+
+
+def report(results: dict) -> str:
+    lines = [f"{'case':<26}{'runs':>6}{'median ms':>12}{'p95 ms':>10}"]
+    for label, timing in results["timings"].items():
+        lines.append(
+            f"{label:<26}{timing['runs']:>6}{timing['median_ms']:>12.2f}{timing['p95_ms']:>10.2f}"
+        )
+    crowd = results["concurrent"]
+    lines.append(
+        f"{str(crowd['users']) + ' users at once':<26}{crowd['runs']:>6}"
+        f"{crowd['median_ms']:>12.2f}{crowd['p95_ms']:>10.2f}   errors: {crowd['errors']}"
+    )
+    lines += ["", f"{'ratio':<30}{'value':>8}{'target':>10}"]
+    for name, value in results["ratios"].items():
+        target = results["targets"].get(name)
+        verdict = ""
+        if target:
+            verdict = f"<= {target['at_most']:<5} {'met' if target['met'] else 'MISSED'}"
+        lines.append(f"{name:<30}{value:>8.2f}   {verdict}")
+    lines += [
+        "",
+        "IMAP commands per page view (median): "
+        + ", ".join(
+            f"{label} {count:g}"
+            for label, count in results["imap_commands"].items()
+            if count is not None
+        ),
+    ]
+    lines.append(
+        "Time inside the app (median ms, from its request log): "
+        + ", ".join(f"{label} {ms:g}" for label, ms in results["server_ms"].items() if ms)
+    )
+    lines.append(f"Peak memory of a worker: {results['worker_peak_memory_mb']} MB")
+    lines.append(f"Seeding the mailboxes took {results['seed_seconds']} s")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a tiny run, to check it works")
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--json", type=Path, default=BASE_DIR / "var" / "bench.json")
+    parser.add_argument(
+        "--database-url", default="postgres://postgres@127.0.0.1:5432/clientmanager_bench"
+    )
+    args = parser.parse_args()
+    results = run(args)
+    print(report(results))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2))
+    print(f"\nFigures written to {args.json}")
+
+
+if __name__ == "__main__":
+    main()
