@@ -13,10 +13,16 @@ $(VENV)/installed: pyproject.toml
 run: $(VENV)/installed
 	$(PY) -m devtools.run
 
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	command -v npm >/dev/null || devtools/system-packages nodejs npm
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Tests use the local PostgreSQL when it answers (as in CI), else SQLite; DATABASE_URL wins.
-# They run a real Dovecot, installed from Debian's packages when missing.
-test: $(VENV)/installed
-	devtools/system-packages dovecot-imapd
+# They run a real Dovecot and Debian's Chromium, installed when missing (never a downloaded
+# browser), and axe-core from npm.
+test: $(VENV)/installed node_modules/axe-core/axe.min.js
+	devtools/system-packages dovecot-imapd chromium chromium-driver
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run

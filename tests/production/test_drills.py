@@ -31,7 +31,11 @@ def test_database_down_answers_503_then_recovers(serve, user):
     try:
         app = serve(db_port=relay.port)
         cookie = session_cookie(user)
-        assert fetch(f"{app.url}/settings/", cookie)[0] == 200
+        status, page = fetch(f"{app.url}/settings/", cookie)
+        assert status == 200
+        # Static files by their hashed names, from WhiteNoise.
+        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page).group(1)
+        assert fetch(app.url + stylesheet)[0] == 200
 
         relay.cut()
         status, page = fetch(f"{app.url}/settings/", cookie)
