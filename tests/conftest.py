@@ -121,6 +121,22 @@ class TestMailbox:
         deliver(self.maildir, raw, **options)
         self.dovecot.give_to_dovecot(self.maildir)
 
+    def receive(
+        self,
+        subject: str,
+        *,
+        sender=("Sender", "sender@example.org"),
+        text="Hello.",
+        folder="INBOX",
+        seen=False,
+        flagged=False,
+        when=NOW,
+        **parts,
+    ) -> None:
+        """Deliver a message addressed to this mailbox (parts: html, attachments, ...)."""
+        raw = message(sender=sender, to=self.email, subject=subject, text=text, when=when, **parts)
+        self.deliver(raw, folder=folder, seen=seen, flagged=flagged, when=when)
+
 
 @pytest.fixture
 def mailbox(dovecot, imap_settings, user) -> TestMailbox:
@@ -167,17 +183,10 @@ def mailbox(dovecot, imap_settings, user) -> TestMailbox:
             flagged=number in (3, 60),
             when=when,
         )
-    test_mailbox.deliver(
-        message(
-            sender=("Frau Müller", "mueller@example.de"),
-            to=email,
-            subject="Akte Müller",
-            text="Unterlagen.",
-            when=NOW,
-        ),
+    test_mailbox.receive(
+        "Akte Müller", sender=("Frau Müller", "mueller@example.de"), text="Unterlagen.",
         folder="Kunden/Müller",
-        when=NOW,
-    )
+    )  # fmt: skip
     return test_mailbox
 
 

@@ -6,26 +6,37 @@ deadline: a watchdog shuts the socket when it passes, so a server that hangs or 
 cannot hold a request longer than the configured timeout.
 """
 
-import binascii
-import email.errors
-import email.header
 import imaplib
-import quopri
 import re
 import socket
 import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
-from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
 from imapclient import IMAPClient, imap4, imap_utf7, tls
 from imapclient import exceptions as imap_errors
 from imapclient.response_parser import parse_response
+
+from webmail.mime import (
+    CONTROL,
+    Message,
+    Part,
+    address,
+    addresses,
+    arrange,
+    as_text,
+    aware,
+    decode_charset,
+    decode_transfer,
+    decode_words,
+    pairs,
+    walk_structure,
+)
 
 PAGE_SIZE = 50
 LIST_ITEMS = ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE"]
@@ -49,7 +60,6 @@ SPECIAL_NAMES = {
     "spam": "\\Junk",
 }
 SEARCH_FIELDS = {"sender": "FROM", "subject": "SUBJECT", "text": "TEXT"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PART_NUMBER = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
 
 
@@ -104,7 +114,7 @@ class UnsafeInput(ValueError):
 
 def check_text(value: str, *, what: str, max_length: int = 200) -> str:
     """Return `value` if it may be sent to the server; raise UnsafeInput otherwise."""
-    if _CONTROL.search(value):
+    if CONTROL.search(value):
         raise UnsafeInput(f"The {what} cannot contain control characters such as line breaks.")
     if len(value) > max_length:
         raise UnsafeInput(f"The {what} is too long (at most {max_length} characters).")
@@ -253,229 +263,6 @@ class Page:
     @property
     def last(self) -> int:
         return min(self.number * PAGE_SIZE, self.count)
-
-
-@dataclass
-class Part:
-    number: str
-    content_type: str
-    params: dict[str, str]
-    content_id: str
-    encoding: str
-    size: int
-    disposition: str
-    filename: str
-
-    @property
-    def charset(self) -> str:
-        return self.params.get("charset", "utf-8")
-
-    @property
-    def is_attachment(self) -> bool:
-        return self.disposition == "attachment" or bool(self.filename)
-
-
-@dataclass
-class Message:
-    folder: str
-    uid: int
-    subject: str = ""
-    sender: str = ""
-    to: str = ""
-    cc: str = ""
-    reply_to: str = ""
-    date: datetime | None = None
-    size: int = 0
-    seen: bool = True
-    flagged: bool = False
-    text_part: Part | None = None
-    html_part: Part | None = None
-    attachments: list[Part] = field(default_factory=list)
-    inline_parts: dict[str, Part] = field(default_factory=dict)  # by Content-ID
-    text: str = ""
-    text_truncated: bool = False
-    damaged: bool = False  # the structure could not be read; the raw source still can
-
-
-# Decoding helpers -----------------------------------------------------------------------------
-
-
-def _as_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def decode_words(value) -> str:
-    """Decode RFC 2047 encoded words in a header; never raise, drop control characters."""
-    text = _as_text(value)
-    try:
-        chunks = email.header.decode_header(text)
-    except (email.errors.HeaderParseError, ValueError):
-        chunks = [(text, None)]
-    decoded = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, str):
-            decoded.append(chunk)
-            continue
-        try:
-            decoded.append(chunk.decode(charset or "utf-8", "replace"))
-        except LookupError:
-            decoded.append(chunk.decode("utf-8", "replace"))
-    return _CONTROL.sub(" ", "".join(decoded)).strip()
-
-
-def _address(address) -> tuple[str, str]:
-    """Return (display name, email address) of an ENVELOPE address."""
-    mailbox, host = _as_text(address.mailbox), _as_text(address.host)
-    email_address = f"{mailbox}@{host}" if host else mailbox
-    return decode_words(address.name), _CONTROL.sub("", email_address)
-
-
-def _addresses(addresses) -> str:
-    shown = []
-    for address in addresses or ():
-        name, email_address = _address(address)
-        if name and email_address:
-            shown.append(f"{name} <{email_address}>")
-        else:
-            shown.append(name or email_address)
-    return ", ".join(item for item in shown if item)
-
-
-def decode_transfer(data: bytes, encoding: str) -> bytes:
-    """Undo a Content-Transfer-Encoding; damaged input gives what can be read."""
-    encoding = encoding.lower()
-    if encoding == "base64":
-        cleaned = re.sub(rb"[^A-Za-z0-9+/=]", b"", data)
-        cleaned = cleaned[: len(cleaned) // 4 * 4]
-        try:
-            return binascii.a2b_base64(cleaned)
-        except binascii.Error:
-            return binascii.a2b_base64(re.sub(rb"=", b"", cleaned)[: len(cleaned) // 4 * 4])
-    if encoding == "quoted-printable":
-        return quopri.decodestring(data)
-    return data
-
-
-def decode_stream(chunks, encoding: str) -> Iterator[bytes]:
-    """Undo a Content-Transfer-Encoding chunk by chunk, for downloads of any size."""
-    encoding = encoding.lower()
-    if encoding == "base64":
-        pending = b""
-        for chunk in chunks:
-            pending += re.sub(rb"[^A-Za-z0-9+/=]", b"", chunk)
-            usable = len(pending) // 4 * 4
-            if usable:
-                yield decode_transfer(pending[:usable], "base64")
-                pending = pending[usable:]
-    elif encoding == "quoted-printable":
-        pending = b""
-        for chunk in chunks:
-            pending += chunk
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                yield quopri.decodestring(pending[:cut])
-                pending = pending[cut:]
-        if pending:
-            yield quopri.decodestring(pending)
-    else:
-        yield from chunks
-
-
-def decode_charset(data: bytes, charset: str) -> str:
-    try:
-        return data.decode(charset or "utf-8", "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
-
-
-def _pairs(items) -> dict[str, str]:
-    if not isinstance(items, (tuple, list)):
-        return {}
-    pairs = {}
-    for key, value in zip(items[::2], items[1::2], strict=False):
-        pairs[_as_text(key).lower()] = _as_text(value)
-    return pairs
-
-
-def _filename(params: dict[str, str], disposition_params: dict[str, str]) -> str:
-    """The part's file name: RFC 2231 (filename*=utf-8''...) first, then RFC 2047 words."""
-    for source in (disposition_params, params):
-        for key in ("filename*", "name*"):
-            if key in source:
-                charset, _, encoded = source[key].partition("''")
-                name = decode_charset(unquote_to_bytes(encoded), charset or "utf-8")
-                return _CONTROL.sub("", name).strip()
-        for key in ("filename", "name"):
-            if source.get(key):
-                return decode_words(source[key])
-    return ""
-
-
-def _leaf(structure, number: str) -> Part:
-    main, sub = _as_text(structure[0]).lower(), _as_text(structure[1]).lower()
-    content_type = f"{main}/{sub}"
-    if main == "text":
-        disposition_at = 9
-    elif content_type == "message/rfc822":
-        disposition_at = 11
-    else:
-        disposition_at = 8
-    disposition, disposition_params = "", {}
-    if len(structure) > disposition_at and isinstance(structure[disposition_at], tuple):
-        disposition = _as_text(structure[disposition_at][0]).lower()
-        if len(structure[disposition_at]) > 1:
-            disposition_params = _pairs(structure[disposition_at][1])
-    params = _pairs(structure[2])
-    filename = _filename(params, disposition_params)
-    if content_type == "message/rfc822" and not filename:
-        filename = "forwarded-message.eml"
-    size = structure[6] if isinstance(structure[6], int) else 0
-    return Part(
-        number=number,
-        content_type=content_type,
-        params=params,
-        content_id=_as_text(structure[3]).strip().strip("<>"),
-        encoding=_as_text(structure[5]).lower() or "7bit",
-        size=size,
-        disposition=disposition,
-        filename=filename,
-    )
-
-
-def walk_structure(structure, prefix: str = "") -> Iterator[Part]:
-    """Yield the leaf parts of a BODYSTRUCTURE with their IMAP part numbers."""
-    if structure.is_multipart:
-        for position, child in enumerate(structure[0], start=1):
-            yield from walk_structure(child, f"{prefix}.{position}" if prefix else str(position))
-    else:
-        yield _leaf(structure, prefix or "1")
-
-
-def _arrange(message: Message, parts: list[Part]) -> None:
-    """Choose the text and HTML bodies; the rest are attachments or inline images."""
-    for part in parts:
-        if part.is_attachment:
-            continue
-        if part.content_type == "text/plain" and message.text_part is None:
-            message.text_part = part
-        elif part.content_type == "text/html" and message.html_part is None:
-            message.html_part = part
-    for part in parts:
-        if part in (message.text_part, message.html_part):
-            continue
-        if part.content_id and part.content_type.startswith("image/"):
-            message.inline_parts[part.content_id] = part
-            if part.disposition == "inline" or not part.filename:
-                continue
-        message.attachments.append(part)
-
-
-def _aware(value):
-    return value if isinstance(value, datetime) else None
 
 
 # The deadline watchdog ------------------------------------------------------------------------
@@ -686,12 +473,12 @@ class Mailbox:
             "LIST", '""', '"*"', "RETURN", "(SPECIAL-USE STATUS (MESSAGES UNSEEN))"
         )
         if typ != "OK":
-            raise ProtocolError(f"The folder list could not be read: {_as_text(data[0])}")
+            raise ProtocolError(f"The folder list could not be read: {as_text(data[0])}")
         _, listed = imap._untagged_response(typ, data, "LIST")
         _, statuses = imap._untagged_response(typ, data, "STATUS")
         parsed = parse_response([line for line in statuses if line])
         counts = {
-            _folder_name(name): _pairs(values)
+            _folder_name(name): pairs(values)
             for name, values in zip(parsed[::2], parsed[1::2], strict=True)
         }
         folders = []
@@ -705,7 +492,7 @@ class Mailbox:
 
     def _folders_then_status(self) -> list[Folder]:
         folders = [
-            _folder(flags, _as_text(delimiter), name)
+            _folder(flags, as_text(delimiter), name)
             for flags, delimiter, name in self._client.list_folders()
         ]
         for folder in folders:
@@ -840,7 +627,7 @@ class Mailbox:
         else:
             typ, data = imap.fetch(message_set, "(UID FLAGS)")
         if typ != "OK":
-            raise ProtocolError(f"The message list could not be read: {_as_text(data[-1])}")
+            raise ProtocolError(f"The message list could not be read: {as_text(data[-1])}")
         found = {}
         for line in data:
             match = _FLAGS_ANSWER.match(line) if isinstance(line, bytes) else None
@@ -870,17 +657,17 @@ class Mailbox:
             folder=folder,
             uid=uid,
             subject=decode_words(getattr(envelope, "subject", None)),
-            sender=_addresses(getattr(envelope, "from_", None)),
-            to=_addresses(getattr(envelope, "to", None)),
-            cc=_addresses(getattr(envelope, "cc", None)),
-            reply_to=_addresses(getattr(envelope, "reply_to", None)),
-            date=_aware(getattr(envelope, "date", None)) or _aware(data.get(b"INTERNALDATE")),
+            sender=addresses(getattr(envelope, "from_", None)),
+            to=addresses(getattr(envelope, "to", None)),
+            cc=addresses(getattr(envelope, "cc", None)),
+            reply_to=addresses(getattr(envelope, "reply_to", None)),
+            date=aware(getattr(envelope, "date", None)) or aware(data.get(b"INTERNALDATE")),
             size=data.get(b"RFC822.SIZE", 0),
             seen=b"\\Seen" in flags,
             flagged=b"\\Flagged" in flags,
         )
         try:
-            _arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
+            arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             message.damaged = True
         if message.text_part and not message.html_part:
@@ -920,7 +707,7 @@ class Mailbox:
             raise NotFound("This message is no longer in this folder.")
         message = Message(folder=folder, uid=uid)
         try:
-            _arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
+            arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError):
             message.damaged = True
         return message
@@ -991,14 +778,14 @@ def _summary(uid: int, data: dict) -> Summary:
     envelope = data.get(b"ENVELOPE")
     sender_name, sender_address = ("", "")
     if envelope is not None and envelope.from_:
-        sender_name, sender_address = _address(envelope.from_[0])
+        sender_name, sender_address = address(envelope.from_[0])
     return Summary(
         uid=uid,
         sender=sender_name or sender_address,
         sender_address=sender_address,
-        recipients=_addresses(envelope.to) if envelope is not None else "",
+        recipients=addresses(envelope.to) if envelope is not None else "",
         subject=decode_words(envelope.subject) if envelope is not None else "",
-        date=_aware(getattr(envelope, "date", None)),
+        date=aware(getattr(envelope, "date", None)),
         size=data.get(b"RFC822.SIZE", 0),
         seen=b"\\Seen" in flags,
         flagged=b"\\Flagged" in flags,
@@ -1018,9 +805,9 @@ def _listed(listed) -> list:
 
 
 def _folder(flags, delimiter, name) -> Folder:
-    flags = {_as_text(flag) for flag in flags}
+    flags = {as_text(flag) for flag in flags}
     name = _folder_name(name)
-    delimiter = _as_text(delimiter)
+    delimiter = as_text(delimiter)
     special = next(
         (flag for flag in flags if flag in ("\\Drafts", "\\Sent", "\\Trash", "\\Junk")), None
     )

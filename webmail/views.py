@@ -17,7 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from settings_app.models import profile_for
-from webmail import imap, sanitize, services
+from webmail import imap, mime, sanitize, services
 from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
 
 CHUNK = 256 * 1024
@@ -281,7 +281,7 @@ def _inline_images(mail, shown, html: str) -> dict[str, str]:
         if part is None or part.content_type not in INLINE_IMAGE_TYPES or part.size > budget:
             continue
         raw = mail.part_bytes(part.number, shown.uid, 0, part.size + 4)
-        data = imap.decode_transfer(raw, part.encoding)
+        data = mime.decode_transfer(raw, part.encoding)
         budget -= part.size
         images[content_id] = f"data:{part.content_type};base64,{base64.b64encode(data).decode()}"
     return images
@@ -308,8 +308,8 @@ def body(request, uid):
         if shown.html_part is None:
             raise imap.NotFound("This message has no HTML part.")
         raw = mail.part_bytes(shown.html_part.number, uid, 0, settings.WEBMAIL_HTML_LIMIT)
-        html = imap.decode_charset(
-            imap.decode_transfer(raw, shown.html_part.encoding), shown.html_part.charset
+        html = mime.decode_charset(
+            mime.decode_transfer(raw, shown.html_part.encoding), shown.html_part.charset
         )
         inline = _inline_images(mail, shown, html)
     cleaned, blocked = sanitize.clean_html(html, inline_images=inline, allow_remote=images)
@@ -346,7 +346,7 @@ def _stream(request, folder: str, uid: int, number: str, *, decode: bool):
     def chunks():
         try:
             raw = lease.mailbox.stream(folder, uid, number, CHUNK)
-            yield from imap.decode_stream(raw, part.encoding) if decode and part else raw
+            yield from mime.decode_stream(raw, part.encoding) if decode and part else raw
         finally:
             lease.release()
 

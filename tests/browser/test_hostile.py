@@ -5,25 +5,17 @@ import contextlib
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
-from devtools.seed import message
 from tests.browser.conftest import sign_in
 from tests.browser.hostile import HOSTILE_HTML
-from tests.conftest import NOW, USER_PASSWORD
+from tests.conftest import USER_PASSWORD
+
+ATTACKER = ("Attacker", "attacker@evil.example")
 
 
 def test_hostile_mail_cannot_run_script_or_reach_other_hosts(page, automatic_user, mailbox, watch):
     first_uid = 61
     for number, (name, html) in enumerate(HOSTILE_HTML.items()):
-        mailbox.deliver(
-            message(
-                sender=("Attacker", "attacker@evil.example"),
-                to=mailbox.email,
-                subject=f"Hostile {number}: {name}",
-                text="Open the HTML version.",
-                html=html,
-                when=NOW,
-            )
-        )
+        mailbox.receive(f"Hostile {number}: {name}", sender=ATTACKER, html=html)
     assert len(HOSTILE_HTML) >= 30
     sign_in(page, "alice", USER_PASSWORD)
 
@@ -46,16 +38,7 @@ def test_hostile_mail_cannot_run_script_or_reach_other_hosts(page, automatic_use
 
 
 def test_an_overlay_cannot_cover_the_apps_own_controls(page, automatic_user, mailbox):
-    mailbox.deliver(
-        message(
-            sender=("Attacker", "attacker@evil.example"),
-            to=mailbox.email,
-            subject="Overlay",
-            text="x",
-            html=HOSTILE_HTML["overlay"],
-            when=NOW,
-        )
-    )
+    mailbox.receive("Overlay", sender=ATTACKER, html=HOSTILE_HTML["overlay"])
     sign_in(page, "alice", USER_PASSWORD)
     page.goto("/webmail/message/61/?folder=INBOX")
     page.frame_locator("iframe.message-body").locator("body").wait_for()
@@ -75,15 +58,7 @@ def test_an_overlay_cannot_cover_the_apps_own_controls(page, automatic_user, mai
 def test_subjects_and_sender_names_with_markup_show_as_text(page, automatic_user, mailbox, watch):
     subject = "<img src=x onerror=alert('subject')> Invoice"
     sender = "<script>alert('name')</script> Billing"
-    mailbox.deliver(
-        message(
-            sender=(sender, "billing@evil.example"),
-            to=mailbox.email,
-            subject=subject,
-            text="x",
-            when=NOW,
-        )
-    )
+    mailbox.receive(subject, sender=(sender, "billing@evil.example"), text="x")
     sign_in(page, "alice", USER_PASSWORD)
 
     page.goto("/webmail/")

@@ -115,13 +115,7 @@ def test_sent_shows_recipients(user_client, automatic_user, mailbox):
     from tests.conftest import NOW
 
     mailbox.deliver(
-        message(
-            sender=("Me", mailbox.email),
-            to="client@example.org",
-            subject="Sent one",
-            text="x",
-            when=NOW,
-        ),
+        message(sender=("Me", mailbox.email), to="client@example.org", subject="Sent", when=NOW),
         folder="Sent",
         seen=True,
     )

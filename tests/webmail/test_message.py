@@ -4,9 +4,6 @@ import re
 
 import pytest
 
-from devtools.seed import message
-from tests.conftest import NOW
-
 
 def get(client, uid, suffix="", folder="INBOX", **params):
     return client.get(f"/webmail/message/{uid}/{suffix}", {"folder": folder, **params})
@@ -124,15 +121,11 @@ def test_attachment_names_cannot_escape(user_client, automatic_user, mailbox):
 
 def test_a_large_attachment_streams_intact(user_client, automatic_user, mailbox):
     payload = bytes(range(256)) * 12_000  # about 3 MB, several fetch chunks
-    mailbox.deliver(
-        message(
-            sender=("Big", "big@example.org"),
-            to=mailbox.email,
-            subject="Large file",
-            text="see attached",
-            when=NOW,
-            attachments=[("data.bin", payload, "application/octet-stream")],
-        )
+    mailbox.receive(
+        "Large file",
+        sender=("Big", "big@example.org"),
+        text="see attached",
+        attachments=[("data.bin", payload, "application/octet-stream")],
     )
     href = (
         re.search(r'href="(/webmail/message/61/part/[^"]+)"', get(user_client, 61).content.decode())
@@ -203,15 +196,7 @@ def test_a_broken_message_still_shows_what_it_can(user_client, automatic_user, m
 
 def test_a_very_long_text_is_cut_with_a_note(user_client, automatic_user, mailbox, settings):
     settings.WEBMAIL_TEXT_LIMIT = 10_000
-    mailbox.deliver(
-        message(
-            sender=("Long", "long@example.org"),
-            to=mailbox.email,
-            subject="Long",
-            text="word " * 20_000,
-            when=NOW,
-        )
-    )
+    mailbox.receive("Long", sender=("Long", "long@example.org"), text="word " * 20_000)
 
     page = get(user_client, 61).content.decode()
 
@@ -220,14 +205,10 @@ def test_a_very_long_text_is_cut_with_a_note(user_client, automatic_user, mailbo
 
 
 def test_subjects_and_names_with_markup_show_as_text(user_client, automatic_user, mailbox):
-    mailbox.deliver(
-        message(
-            sender=("<img src=x onerror=alert(1)>", "markup@example.org"),
-            to=mailbox.email,
-            subject="<script>alert('subject')</script>",
-            text="<b>not bold</b>",
-            when=NOW,
-        )
+    mailbox.receive(
+        "<script>alert('subject')</script>",
+        sender=("<img src=x onerror=alert(1)>", "markup@example.org"),
+        text="<b>not bold</b>",
     )
 
     listing = user_client.get("/webmail/").content.decode()

@@ -36,15 +36,7 @@ def test_a_new_browser_session_signs_in_afresh(automatic_user, mailbox):
 
 def test_new_mail_shows_on_the_next_view(user_client, automatic_user, mailbox):
     user_client.get("/webmail/")
-    mailbox.deliver(
-        message(
-            sender=("New", "new@example.org"),
-            to=mailbox.email,
-            subject="Just arrived",
-            text="x",
-            when=NOW,
-        )
-    )
+    mailbox.receive("Just arrived", sender=("New", "new@example.org"), text="x")
 
     assert "Just arrived" in user_client.get("/webmail/").content.decode()
 
