@@ -505,13 +505,14 @@ class Mailbox:
     def select(self, name: str) -> FolderState:
         """Open folder `name`; if it is already open on this connection, bring it up to date.
 
-        NOOP brings an open folder up to date for a fraction of the cost of SELECT, which makes
-        the server open the folder again: tens of milliseconds for 100,000 messages.
+        Keeping the folder open and asking for news with NOOP costs a fraction of SELECT, which
+        makes the server open the folder again: tens of milliseconds for 100,000 messages.
         """
         check_folder(name)
+        if self.selected is not None and self.selected.name == name and not self._synced:
+            self._client.noop()
+            self._absorb_news()
         if self.selected is not None and self.selected.name == name:
-            if not self._synced and not self._sync():
-                return self._select(name)
             return self.selected
         return self._select(name)
 
@@ -523,6 +524,7 @@ class Mailbox:
         except imap_errors.IMAPClientError as exc:
             self.selected = None
             raise NotFound(f"There is no folder called “{name}”.") from exc
+        self._client._imap.untagged_responses.clear()
         self.selected = FolderState(
             name=name,
             uidvalidity=response.get(b"UIDVALIDITY", 0),
@@ -531,22 +533,22 @@ class Mailbox:
         self._synced = True
         return self.selected
 
-    def _sync(self) -> bool:
-        """NOOP and follow the server's news about the open folder; False if it cannot be."""
+    def _absorb_news(self) -> None:
+        """Follow what the server said about the open folder (with NOOP, say).
+
+        New messages come as EXISTS with the new count. Expunged ones come as EXPUNGE with
+        sequence numbers whose order against EXISTS is lost here, so then the folder is
+        forgotten and opened afresh by the next select().
+        """
         pending = self._client._imap.untagged_responses
-        if "EXPUNGE" in pending:
-            return False  # counted earlier in an order no longer known: open it afresh
-        count = int(pending["EXISTS"][-1]) if "EXISTS" in pending else self.selected.messages
-        _, news = self._client.noop()
-        for item in news:
-            if len(item) >= 2 and item[1] == b"EXISTS":
-                count = item[0]
-            elif len(item) >= 2 and item[1] == b"EXPUNGE":
-                count -= 1
-        self._client._imap.untagged_responses.clear()
-        self.selected.messages = count
-        self._synced = True
-        return True
+        if self.selected is not None:
+            if "EXPUNGE" in pending:
+                self.selected = None
+            elif "EXISTS" in pending:
+                self.selected.messages = int(pending["EXISTS"][-1])
+        for kind in ("EXISTS", "EXPUNGE", "RECENT", "FETCH"):
+            pending.pop(kind, None)
+        self._synced = self.selected is not None
 
     # Message lists
 

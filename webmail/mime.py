@@ -72,6 +72,8 @@ def as_text(value) -> str:
 def decode_words(value) -> str:
     """Decode RFC 2047 encoded words in a header; never raise, drop control characters."""
     text = as_text(value)
+    if "=?" not in text:  # no encoded words: most headers, and the list shows 50 at a time
+        return CONTROL.sub(" ", text).strip()
     try:
         chunks = email.header.decode_header(text)
     except (email.errors.HeaderParseError, ValueError):

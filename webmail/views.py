@@ -183,7 +183,7 @@ def open_webmail(request):
             page = mail.search(folder, query["field"], query["q"], query["page"])
         else:
             page = mail.page(folder, query["page"])
-        # After SELECT, so the open folder's unread count is current too.
+        # After the folder is open and up to date, so its unread count is current too.
         folders = mail.folders()
         current = next((f for f in folders if f.name == folder), None)
         shows_recipients = current is not None and current.special in ("\\Sent", "\\Drafts")
@@ -236,7 +236,7 @@ def sign_in(request):
 @require_POST
 def sign_out(request):
     services.session_password_drop(request)
-    messages.success(request, "You have left Webmail. Your password was forgotten.")
+    messages.success(request, "You have left Webmail. A password you typed for it is forgotten.")
     return redirect("settings_app:show")
 
 
