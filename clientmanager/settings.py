@@ -135,8 +135,12 @@ STORAGES = {
     },
 }
 
-# Sessions live in the database, so any app server can serve any request.
+# Sessions live in the database, so any app server can serve any request. They end when the
+# browser closes or after SESSION_COOKIE_AGE seconds, and a password typed into Webmail is
+# refused after the same time even if its session lingers (run `manage.py clearsessions` daily).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env.bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", default=True)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 3600)
 
 # HTTPS. Behind a TLS-terminating proxy, set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https
 # and TRUSTED_PROXY_COUNT to the number of proxies in front of the app.

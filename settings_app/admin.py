@@ -2,7 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
-from django.views.decorators.debug import sensitive_variables
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from settings_app.forms import EmailPasswordField, password_choice_errors
 from settings_app.models import AuditEvent, Profile
@@ -61,7 +62,11 @@ class ProfileInline(admin.StackedInline):
         return profile.email_password_status.label
 
 
+@method_decorator(sensitive_post_parameters(), name="add_view")
+@method_decorator(sensitive_post_parameters(), name="change_view")
 class UserWithProfileAdmin(UserAdmin):
+    """Users with their contact information; the email password never reaches error reports."""
+
     inlines = [ProfileInline]
     list_display = [
         "username",

@@ -57,14 +57,15 @@ def encrypt(secret: str, *, owner: str) -> str:
 
 
 @sensitive_variables("plaintext", "secret")
-def decrypt(token: str, *, owner: str) -> str:
-    """Return the secret in `token`, or raise DecryptionError if it is not readable for `owner`."""
+def decrypt(token: str, *, owner: str, max_age: int | None = None) -> str:
+    """Return the secret in `token`, or raise DecryptionError if it is not readable for `owner`
+    (or, with `max_age`, if it was made more than that many seconds ago)."""
     try:
         multi, _ = _configured()
     except ImproperlyConfigured as exc:
         raise DecryptionError(str(exc)) from exc
     try:
-        plaintext = multi.decrypt(token.encode("ascii")).decode()
+        plaintext = multi.decrypt(token.encode("ascii"), ttl=max_age).decode()
     except (InvalidToken, UnicodeError) as exc:
         raise DecryptionError("The token cannot be decrypted with the configured keys.") from exc
     token_owner, separator, secret = plaintext.partition(_SEPARATOR)

@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -18,9 +19,10 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 from imapclient import IMAPClient, imap4, imap_utf7, tls
 from imapclient import exceptions as imap_errors
-from imapclient.response_parser import parse_response
+from imapclient.response_parser import parse_message_list, parse_response
 
 from webmail.mime import (
     CONTROL,
@@ -276,13 +278,25 @@ class _Guard:
         self.expired = False
         self.commands = 0
         self._timer = None
+        self._ends = 0.0
 
     def start(self, seconds: float) -> None:
         self.cancel()
         self.expired = False
+        self._ends = time.monotonic() + seconds
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
+
+    def remaining(self) -> float:
+        """Seconds left before the deadline (a little at least, so a call can fail cleanly)."""
+        return max(0.1, self._ends - time.monotonic())
+
+    def attach(self, sock) -> None:
+        """Watch `sock`; if the deadline already passed (during DNS or connect), shut it now."""
+        self.sock = sock
+        if self.expired:
+            self._expire()
 
     def cancel(self) -> None:
         if self._timer:
@@ -310,12 +324,14 @@ class _TLS(_GuardedMixin, tls.IMAP4_TLS):
         super().__init__(host, port, ssl_context, timeout)
 
     def _create_socket(self, timeout=None):
-        sock = socket.create_connection((self.host, self.port), timeout=self._timeout)
-        self.guard.sock = sock
+        sock = socket.create_connection(
+            (self.host, self.port), timeout=min(self._timeout, self.guard.remaining())
+        )
+        self.guard.attach(sock)
         wrapped = self.ssl_context.wrap_socket(
             sock, server_hostname=self.host, do_handshake_on_connect=False
         )
-        self.guard.sock = wrapped
+        self.guard.attach(wrapped)
         wrapped.do_handshake()
         return wrapped
 
@@ -328,8 +344,8 @@ class _Plain(_GuardedMixin, imap4.IMAP4WithTimeout):
         super().__init__(host, port, timeout)
 
     def _create_socket(self, timeout=None):
-        sock = super()._create_socket(timeout)
-        self.guard.sock = sock
+        sock = super()._create_socket(min(self._timeout, self.guard.remaining()))
+        self.guard.attach(sock)
         return sock
 
 
@@ -394,6 +410,8 @@ class Mailbox:
         try:
             with self._translated():
                 yield self
+                if self._guard.expired:  # the socket was shut under a call that then "worked"
+                    raise OSError("The deadline passed.")
         finally:
             self._guard.cancel()
 
@@ -411,6 +429,7 @@ class Mailbox:
                 ) from exc
             raise _translate(exc, self.server) from exc
 
+    @sensitive_variables("password")
     def sign_in(self, username: str, password: str) -> "Mailbox":
         """Connect and sign in; raise a MailError saying why not."""
         check_text(username, what="user name", max_length=320)
@@ -424,7 +443,7 @@ class Mailbox:
                         "be encrypted. Webmail never sends a password unencrypted."
                     )
                 self._client.starttls(self.server.ssl_context())
-                self._guard.sock = self._client._imap.sock
+                self._guard.attach(self._client._imap.sock)
             try:
                 self._client.login(username, password)
             except imap_errors.LoginError as exc:
@@ -573,7 +592,10 @@ class Mailbox:
         if key is None:
             raise UnsafeInput("Choose to search by sender, subject or text.")
         state = self.select(folder)
-        uids = sorted(self._client.search([key, term], charset="UTF-8"), reverse=True)
+        answer = self._client._raw_command_untagged(
+            b"SEARCH", [b"CHARSET", b"UTF-8", key.encode(), _search_term(term)]
+        )
+        uids = sorted(parse_message_list(answer), reverse=True)
         pages = max(1, -(-len(uids) // PAGE_SIZE))
         number = max(1, min(number, pages))
         chosen = uids[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
@@ -749,6 +771,7 @@ class Mailbox:
         if self._client.has_capability("MOVE"):
             self._client.move(uids, target)
         else:
+            self._require_uidplus()  # before copying, so nothing is left in two places
             self._client.copy(uids, target)
             self._expunge(uids)
 
@@ -768,11 +791,29 @@ class Mailbox:
         return True
 
     def _expunge(self, uids: list[int]) -> None:
+        self._require_uidplus()
         self._client.add_flags(uids, [b"\\Deleted"], silent=True)
-        if self._client.has_capability("UIDPLUS"):
-            self._client.uid_expunge(uids)
-        else:
-            self._client.expunge()
+        self._client.uid_expunge(uids)
+
+    def _require_uidplus(self) -> None:
+        if not self._client.has_capability("UIDPLUS"):
+            # A plain EXPUNGE would also remove every other message marked deleted elsewhere.
+            raise ProtocolError(
+                f"{self.server.host} cannot remove single messages safely (it lacks UIDPLUS), "
+                "so Webmail leaves them where they are."
+            )
+
+
+def _search_term(term: str) -> bytes:
+    """A search term as IMAP must see it: a quoted string, or a literal if not ASCII.
+
+    imapclient leaves a term without spaces or quotes unquoted, so a term like {5} would be
+    read by the server as the start of a literal and the connection would hang.
+    """
+    raw = term.encode()
+    if not raw.isascii():
+        return raw  # sent as a literal ({n} and the bytes)
+    return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 def _summary(uid: int, data: dict) -> Summary:

@@ -139,6 +139,10 @@ def decode_stream(chunks, encoding: str) -> Iterator[bytes]:
         for chunk in chunks:
             pending += chunk
             cut = pending.rfind(b"\n") + 1
+            if not cut and len(pending) > 65536:
+                # No line breaks at all: cut anyway, but never inside an =XX escape.
+                tail = pending[-2:]
+                cut = len(pending) - 2 + tail.index(b"=") if b"=" in tail else len(pending)
             if cut:
                 yield quopri.decodestring(pending[:cut])
                 pending = pending[cut:]
@@ -170,12 +174,17 @@ def _filename(params: dict[str, str], disposition_params: dict[str, str]) -> str
         for key in ("filename*", "name*"):
             if key in source:
                 charset, _, encoded = source[key].partition("''")
-                name = decode_charset(unquote_to_bytes(encoded), charset or "utf-8")
-                return CONTROL.sub("", name).strip()
+                return _printable(decode_charset(unquote_to_bytes(encoded), charset or "utf-8"))
         for key in ("filename", "name"):
             if source.get(key):
-                return decode_words(source[key])
+                return _printable(decode_words(source[key]))
     return ""
+
+
+def _printable(name: str) -> str:
+    """Drop control and format characters: a right-to-left override could make "fdp.exe"
+    look like "exe.pdf"."""
+    return "".join(ch for ch in name if ch.isprintable()).strip()
 
 
 def _leaf(structure, number: str) -> Part:

@@ -6,32 +6,36 @@ from django.utils import timezone
 
 
 class SignInFailure(models.Model):
-    """A password the mail server rejected, kept briefly to slow down repeated attempts."""
+    """A password attempt for a mailbox, kept briefly to slow down repeated attempts.
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    Kept by mailbox (the IMAP user name), not by app user: what must not happen is that one
+    mailbox sees many wrong passwords, whoever in the app sends them.
+    """
+
+    mailbox = models.CharField(max_length=320)
     failed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "failed_at"])]
+        indexes = [models.Index(fields=["mailbox", "failed_at"])]
 
     def __str__(self):
-        return f"Rejected password of {self.user} at {self.failed_at:%Y-%m-%d %H:%M}"
+        return f"Password attempt for {self.mailbox} at {self.failed_at:%Y-%m-%d %H:%M}"
 
     @classmethod
     def window(cls) -> timedelta:
         return timedelta(minutes=settings.WEBMAIL_SIGN_IN_WINDOW_MINUTES)
 
     @classmethod
-    def record(cls, user) -> None:
-        cls.objects.filter(user=user, failed_at__lt=timezone.now() - cls.window()).delete()
-        cls.objects.create(user=user)
+    def record(cls, mailbox: str) -> "SignInFailure":
+        cls.objects.filter(mailbox=mailbox, failed_at__lt=timezone.now() - cls.window()).delete()
+        return cls.objects.create(mailbox=mailbox)
 
     @classmethod
-    def retry_after(cls, user) -> timedelta | None:
-        """How long `user` must wait before another attempt, or None if they may try now."""
+    def retry_after(cls, mailbox: str) -> timedelta | None:
+        """How long before `mailbox` may be tried again, or None if it may be tried now."""
         since = timezone.now() - cls.window()
         recent = list(
-            cls.objects.filter(user=user, failed_at__gte=since)
+            cls.objects.filter(mailbox=mailbox, failed_at__gte=since)
             .order_by("-failed_at")
             .values_list("failed_at", flat=True)[: settings.WEBMAIL_SIGN_IN_ATTEMPTS]
         )
@@ -40,5 +44,5 @@ class SignInFailure(models.Model):
         return recent[-1] + cls.window() - timezone.now()
 
     @classmethod
-    def forget(cls, user) -> None:
-        cls.objects.filter(user=user).delete()
+    def forget(cls, mailbox: str) -> None:
+        cls.objects.filter(mailbox=mailbox).delete()

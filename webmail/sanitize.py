@@ -34,16 +34,27 @@ STYLE_PROPERTIES = {
 }  # fmt: skip
 
 
-def clean_html(html: str, *, inline_images: dict[str, str], allow_remote: bool) -> tuple[str, int]:
-    """Return the safe HTML and how many remote images were held back."""
+def clean_html(
+    html: str, *, inline_images: dict[str, str], allow_remote: bool, inline_budget: int
+) -> tuple[str, int]:
+    """Return the safe HTML and how many remote images were held back.
+
+    Inline images go in as data: URLs while their total stays within `inline_budget`
+    characters: a message could otherwise repeat one big image in thousands of tags.
+    """
     blocked = 0
+    budget = inline_budget
 
     def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-        nonlocal blocked
+        nonlocal blocked, budget
         if tag == "img" and attribute == "src":
             lowered = value.lower()
             if lowered.startswith("cid:"):
-                return inline_images.get(unquote(value[4:]).strip().strip("<>"))
+                image = inline_images.get(unquote(value[4:]).strip().strip("<>"))
+                if image is None or len(image) > budget:
+                    return None
+                budget -= len(image)
+                return image
             if lowered.startswith(("http:", "https:")):
                 if allow_remote:
                     return value

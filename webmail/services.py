@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.sessions.backends.db import SessionStore
 from django.contrib.sessions.models import Session
 from django.utils import timezone
@@ -77,7 +78,9 @@ def credentials_for(request, profile: Profile) -> Credentials:
     token = request.session.get(SESSION_PASSWORD)
     if token:
         try:
-            password = crypto.decrypt(token, owner=_session_owner(request.user))
+            password = crypto.decrypt(
+                token, owner=_session_owner(request.user), max_age=settings.SESSION_COOKIE_AGE
+            )
         except crypto.DecryptionError:
             request.session.pop(SESSION_PASSWORD, None)
         else:
@@ -140,16 +143,24 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
 
 @sensitive_variables("credentials")
 def _sign_in(request, profile: Profile, server: Server, credentials: Credentials) -> Mailbox:
-    if credentials.source == "form":
-        retry_after = SignInFailure.retry_after(request.user)
-        if retry_after is not None:
-            raise Throttled(retry_after)
+    """Sign in, within the limit on attempts per mailbox, and remember what happened.
+
+    Every source of password counts towards the limit, so saving guesses in Settings and
+    opening Webmail is no way around it. A typed password is counted before it is tried, so
+    attempts sent at the same moment cannot all slip under the limit.
+    """
+    retry_after = SignInFailure.retry_after(credentials.username)
+    if retry_after is not None:
+        raise Throttled(retry_after)
+    typed = credentials.source == "form"
+    attempt = SignInFailure.record(credentials.username) if typed else None
     mailbox = Mailbox(server)
     try:
         mailbox.sign_in(credentials.username, credentials.password)
     except PasswordRejected as exc:
         mailbox.close()
-        SignInFailure.record(request.user)
+        if not typed:
+            SignInFailure.record(credentials.username)
         if credentials.source == "saved":
             profile.email_password_rejected_at = timezone.now()
             profile.save(update_fields=["email_password_rejected_at"])
@@ -159,14 +170,15 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
         raise
     except BaseException:
         mailbox.close()
+        if attempt is not None:
+            attempt.delete()  # the server failed, not the password
         raise
-    if credentials.source == "form":  # only typed passwords are throttled
-        SignInFailure.forget(request.user)
+    if typed:
+        SignInFailure.forget(credentials.username)
+        session_password_store(request, credentials.password)
     if profile.email_password_rejected_at is not None:
         profile.email_password_rejected_at = None
         profile.save(update_fields=["email_password_rejected_at"])
-    if credentials.source == "form":
-        session_password_store(request, credentials.password)
     return mailbox
 
 

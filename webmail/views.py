@@ -131,11 +131,19 @@ def _message_url(folder: str, uid: int, name: str = "webmail:message", **params)
     return f"{reverse(name, args=[uid])}?{query}"
 
 
+def _safe_next(request, url: str, fallback: str) -> str:
+    """`url` if it stays on this site (and on HTTPS when the request is), else `fallback`."""
+    if url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return fallback
+
+
 def _sign_in_page(request, *, form=None, rejected=None, problem="", status=200):
     profile = profile_for(request.user)
     next_url = request.POST.get("next") or request.GET.get("next") or request.get_full_path()
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = reverse("webmail:open")
+    next_url = _safe_next(request, next_url, reverse("webmail:open"))
     context = {
         "form": form or SignInForm(),
         "profile": profile,
@@ -165,6 +173,8 @@ def mail_view(view):
             return _sign_in_page(request)
         except imap.PasswordRejected as exc:
             return _sign_in_page(request, rejected=exc)
+        except services.Throttled as exc:
+            return _sign_in_page(request, problem=str(exc), status=429)
         except (BadRequest, imap.UnsafeInput) as exc:
             return _error_page(request, "That request cannot be used", str(exc), 400)
         except imap.MailError as exc:
@@ -222,14 +232,9 @@ def sign_in(request):
     if form.is_valid():
         try:
             services.sign_in_manually(request, form.cleaned_data["password"])
-        except services.Throttled as exc:
-            return _sign_in_page(request, form=form, problem=str(exc), status=429)
         except services.PasswordCannotBeKept as exc:
             return _sign_in_page(request, form=form, problem=str(exc), status=503)
-        next_url = request.POST.get("next", "")
-        if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-            next_url = reverse("webmail:open")
-        return redirect(next_url)
+        return redirect(_safe_next(request, request.POST.get("next", ""), reverse("webmail:open")))
     return _sign_in_page(request, form=form)
 
 
@@ -312,7 +317,12 @@ def body(request, uid):
             mime.decode_transfer(raw, shown.html_part.encoding), shown.html_part.charset
         )
         inline = _inline_images(mail, shown, html)
-    cleaned, blocked = sanitize.clean_html(html, inline_images=inline, allow_remote=images)
+    cleaned, blocked = sanitize.clean_html(
+        html,
+        inline_images=inline,
+        allow_remote=images,
+        inline_budget=settings.WEBMAIL_INLINE_IMAGES_LIMIT * 4 // 3,  # base64 grows by a third
+    )
     context = {
         "body": cleaned,
         "truncated": shown.html_part.size > settings.WEBMAIL_HTML_LIMIT,
@@ -395,9 +405,7 @@ def act(request):
     if "folder" in form.errors or "target" in form.errors:
         _valid(form)  # text that must not reach the server: refuse outright
     folder = form.cleaned_data.get("folder", "INBOX")
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = _folder_url(folder)
+    next_url = _safe_next(request, request.POST.get("next", ""), _folder_url(folder))
     if form.errors:
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect(next_url)

@@ -78,3 +78,26 @@ def test_a_data_dump_holds_only_the_token(user_client, user):
 def test_no_page_shows_the_password(user_client, user, path):
     user_client.post("/settings/edit/", form_data(user, email_password=APP_PASSWORD))
     assert APP_PASSWORD not in user_client.get(path).content.decode()
+
+
+def test_an_admin_error_report_hides_the_password(admin_user, user, settings, monkeypatch):
+    from settings_app.admin import ProfileAdminForm
+    from tests.settings_app.test_admin import change_url, inline_data
+
+    settings.ADMINS = ["ops@example.test"]
+
+    def fail(self, commit=True):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ProfileAdminForm, "save", fail)
+    client = Client(raise_request_exception=False)
+    client.force_login(admin_user)
+
+    response = client.post(
+        change_url(user), inline_data(user, **{"profile-0-email_password": APP_PASSWORD})
+    )
+
+    assert response.status_code == 500
+    report = mail.outbox[0]
+    assert "disk full" in report.body
+    assert APP_PASSWORD not in report.body + "".join(c for c, _ in report.alternatives)

@@ -136,3 +136,28 @@ def test_a_move_target_with_control_characters_is_refused(user_client, automatic
     )
     assert response.status_code == 400
     assert 7 in server_view(mailbox)
+
+
+def test_without_uidplus_nothing_is_removed_for_good(
+    user_client, automatic_user, mailbox, monkeypatch
+):
+    act(user_client, "delete", [8])
+    real = imap.IMAPClient.has_capability
+    monkeypatch.setattr(
+        imap.IMAPClient, "has_capability", lambda self, name: name != "UIDPLUS" and real(self, name)
+    )
+
+    response = act(user_client, "delete", [1], folder="Trash", confirmed="on")
+
+    assert response.status_code == 502
+    assert "cannot remove single messages safely" in response.content.decode()
+    assert len(server_view(mailbox, "Trash")) == 1
+
+
+def test_actions_do_not_send_a_secure_page_to_plain_http(user_client, automatic_user):
+    response = user_client.post(
+        "/webmail/actions/",
+        {"action": "unread", "uid": [60], "folder": "INBOX", "next": "http://testserver/webmail/"},
+        secure=True,
+    )
+    assert response["Location"] == "/webmail/"

@@ -32,3 +32,20 @@ def test_control_characters_are_refused(value):
 def test_long_text_is_refused():
     with pytest.raises(imap.UnsafeInput, match="too long"):
         imap.check_text("x" * 201, what="search term")
+
+
+def test_a_deadline_passed_during_connect_shuts_the_socket_at_once():
+    import socket
+    import time
+
+    guard = imap._Guard()
+    guard.start(0.01)
+    time.sleep(0.05)  # the connect took longer than the whole deadline
+    ours, theirs = socket.socketpair()
+    try:
+        guard.attach(ours)
+        ours.settimeout(1)
+        assert ours.recv(10) == b""  # shut for reading: a drip would not hold it open
+    finally:
+        ours.close()
+        theirs.close()

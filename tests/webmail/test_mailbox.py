@@ -193,3 +193,15 @@ def test_a_missing_folder_says_so(user_client, automatic_user):
 def test_an_empty_folder_says_so(user_client, automatic_user):
     page = user_client.get("/webmail/?folder=Archive").content.decode()
     assert "There are no messages in this folder." in page
+
+
+@pytest.mark.parametrize("term", ["{5}", "(", '"', "\\", "*", "ALL", "ü{3}"])
+def test_search_terms_that_look_like_imap_syntax_are_just_text(
+    user_client, automatic_user, mailbox, term
+):
+    response = user_client.get("/webmail/", {"q": term, "field": "subject"})
+
+    assert response.status_code == 200
+    assert "No messages match your search." in response.content.decode()
+    user_client.get("/webmail/")  # the connection is still in step
+    assert mailbox.dovecot.log_file.read_text().count(f"Login: user=<{mailbox.email}>") == 1

@@ -4,6 +4,8 @@ import re
 
 import pytest
 
+from devtools.seed import PIXEL_PNG
+
 
 def get(client, uid, suffix="", folder="INBOX", **params):
     return client.get(f"/webmail/message/{uid}/{suffix}", {"folder": folder, **params})
@@ -219,3 +221,21 @@ def test_subjects_and_names_with_markup_show_as_text(user_client, automatic_user
         assert "<img src=x" not in html
         assert "&lt;script&gt;alert(&#x27;subject&#x27;)&lt;/script&gt;" in html
     assert "&lt;b&gt;not bold&lt;/b&gt;" in page
+
+
+def test_an_inline_image_repeated_many_times_stays_within_the_budget(
+    user_client, automatic_user, mailbox, settings
+):
+    settings.WEBMAIL_INLINE_IMAGES_LIMIT = 50_000
+    picture = PIXEL_PNG + b"\0" * 20_000  # about 27 KB once in base64
+    mailbox.receive(
+        "Many logos",
+        html='<img src="cid:logo@x">' * 5_000,
+        inline_images={"logo@x": picture},
+    )
+
+    body = get(user_client, 61, "body/").content.decode()
+
+    # As many copies as fit in the budget (two of about 27 KB in 67 KB), then none.
+    assert body.count("data:image/png;base64,") == 2
+    assert len(body) < 200_000

@@ -69,3 +69,22 @@ def test_a_single_part_message_is_part_one():
         b'("TEXT" "PLAIN" ("CHARSET" "us-ascii") NIL NIL "7BIT" 5 1 NIL NIL NIL NIL)'
     )
     assert [part.number for part in mime.walk_structure(parsed)] == ["1"]
+
+
+def test_quoted_printable_without_line_breaks_streams_in_pieces():
+    encoded = b"caf=C3=A9 " * 20_000  # 200 KB and not a single line break
+    chunks = [encoded[i : i + 7_001] for i in range(0, len(encoded), 7_001)]
+
+    pieces = list(mime.decode_stream(chunks, "quoted-printable"))
+
+    assert len(pieces) > 1
+    assert b"".join(pieces) == "café ".encode() * 20_000
+
+
+def test_file_names_lose_direction_overrides():
+    parsed = structure(
+        b'("APPLICATION" "OCTET-STREAM" ("NAME" "invoice\xe2\x80\xaefdp.exe") NIL NIL "BASE64" 10'
+        b' NIL ("ATTACHMENT" NIL) NIL NIL)'
+    )
+    [part] = mime.walk_structure(parsed)
+    assert part.filename == "invoicefdp.exe"

@@ -1,11 +1,12 @@
 """Opening Webmail: automatic sign-in, the manual form, and what a rejected password says."""
 
 import re
+import time
 
 from django.contrib.sessions.models import Session
 
 from settings_app.models import Profile
-from tests.conftest import APP_PASSWORD, save_password
+from tests.conftest import APP_PASSWORD, USER_PASSWORD, save_password
 from webmail.models import SignInFailure
 
 
@@ -146,7 +147,7 @@ def test_a_rejected_saved_password_is_not_tried_again(user_client, user, mailbox
 
     page = user_client.get("/webmail/").content.decode()
 
-    assert SignInFailure.objects.filter(user=user).count() == 1
+    assert SignInFailure.objects.filter(mailbox=mailbox.email).count() == 1
     assert "Your saved email password was rejected by the mail server on" in page
 
 
@@ -182,6 +183,38 @@ def test_repeated_failures_are_throttled(user_client, user, mailbox, settings):
     assert "15 minutes" in response.content.decode()
 
 
+def test_saving_guesses_in_settings_is_throttled_too(user_client, user, mailbox, settings):
+    for number in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
+        save_password(user, password=f"guess-{number}", access=Profile.WebmailAccess.AUTOMATIC)
+        user_client.get("/webmail/")
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)  # even the right one waits
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 429
+    assert "Too many passwords were rejected" in response.content.decode()
+    assert mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>") == 5
+
+
+def test_the_limit_is_per_mailbox_whoever_sends_the_guesses(
+    user_client, user, mailbox, settings, django_user_model
+):
+    from django.test import Client
+
+    from tests.conftest import make_user
+
+    colleague = make_user(django_user_model, "mallory")
+    colleague.email = mailbox.email  # the IMAP user name is the address in Settings
+    colleague.save()
+    guesser = Client()
+    guesser.force_login(colleague)
+    for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
+        guesser.post("/webmail/sign-in/", {"password": "guess"})
+
+    assert guesser.post("/webmail/sign-in/", {"password": "guess"}).status_code == 429
+    assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 429
+
+
 def test_the_throttle_lifts_after_the_window(user_client, user, mailbox, settings):
     for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
         user_client.post("/webmail/sign-in/", {"password": "wrong"})
@@ -209,3 +242,18 @@ def test_the_sign_in_form_refuses_control_characters(user_client, user, mailbox)
 
     assert "cannot contain control characters" in response.content.decode()
     assert SignInFailure.objects.count() == 0
+
+
+def test_a_typed_password_is_refused_once_it_is_too_old(user_client, user, mailbox, settings):
+    user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD})
+    settings.SESSION_COOKIE_AGE = 1
+    time.sleep(2.1)  # Fernet keeps whole seconds
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert 'name="password"' in page
+
+
+def test_sessions_end_with_the_browser(client, user):
+    response = client.post("/accounts/login/", {"username": "alice", "password": USER_PASSWORD})
+    assert response.cookies["sessionid"]["expires"] == ""  # no date: a browser-session cookie
