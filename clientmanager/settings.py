@@ -45,7 +45,7 @@ WEBMAIL_SIGN_IN_WINDOW_MINUTES = env.int("WEBMAIL_SIGN_IN_WINDOW_MINUTES", defau
 # How much of a message is read for showing: longer bodies are cut, with a note.
 WEBMAIL_TEXT_LIMIT = 1_000_000
 WEBMAIL_HTML_LIMIT = 2_000_000
-WEBMAIL_INLINE_IMAGES_LIMIT = 5_000_000
+WEBMAIL_INLINE_IMAGES_LIMIT = 5_000_000  # characters of data: URLs in one message's HTML
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -47,7 +47,10 @@ def ensure_local_env() -> None:
     if not additions:
         return
     lines = [f"{name}={value}" for name, value in additions.items()]
+    starts_a_line = not ENV_FILE.exists() or ENV_FILE.read_text().endswith("\n")
     with ENV_FILE.open("a") as env_file:
+        if not starts_a_line:
+            env_file.write("\n")
         env_file.write("\n".join(["# Written by make run for local use.", *lines, ""]))
     print(f"Wrote {', '.join(additions)} to {ENV_FILE} (local use only; keep this file private).")
     if "ENCRYPTION_KEYS" in additions:
@@ -79,15 +82,19 @@ def start_demo_mail():
         return None, None
     for folder in server.opened:
         print(f"Let the mail server's users pass through {folder} (chmod o+x).")
-    if not password_file.exists():
-        password = secrets.token_urlsafe(16)
-        maildir = server.add_user(DEMO_EMAIL, password)
-        count = seed.demo_mailbox(maildir, DEMO_EMAIL)
-        server.give_to_dovecot(maildir)
-        password_file.write_text(password)
-        password_file.chmod(0o600)
-        print(f"Made the demo mailbox {DEMO_EMAIL} with {count} messages.")
-    return server, password_file.read_text()
+    try:
+        if not password_file.exists():
+            password = secrets.token_urlsafe(16)
+            maildir = server.add_user(DEMO_EMAIL, password)
+            count = seed.demo_mailbox(maildir, DEMO_EMAIL)
+            server.give_to_dovecot(maildir)
+            password_file.write_text(password)
+            password_file.chmod(0o600)
+            print(f"Made the demo mailbox {DEMO_EMAIL} with {count} messages.")
+        return server, password_file.read_text()
+    except BaseException:
+        server.stop()
+        raise
 
 
 def _port_free(port: int) -> bool:
@@ -199,7 +206,12 @@ def main() -> None:
         else:
             print("Create an admin with: .venv/bin/python manage.py createsuperuser")
         print("Press Ctrl-C to stop.\n", flush=True)
-        server = subprocess.Popen([sys.executable, "manage.py", "runserver", address], cwd=BASE_DIR)
+        # Its own process group, so stopping reaches the autoreloader's child as well.
+        server = subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", address],
+            cwd=BASE_DIR,
+            start_new_session=True,
+        )
         server.wait()
     except KeyboardInterrupt:
         pass

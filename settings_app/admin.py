@@ -7,7 +7,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from settings_app.forms import EmailPasswordField, password_choice_errors
 from settings_app.models import AuditEvent, Profile
-from settings_app.services import audit, audit_profile_change
+from settings_app.services import audit_profile_change
 
 User = get_user_model()
 
@@ -139,14 +139,17 @@ class UserWithProfileAdmin(UserAdmin):
         )
         count = 0
         for profile in profiles:
+            access_before = profile.webmail_access
             profile.webmail_access = Profile.WebmailAccess.MANUAL
             profile.save(update_fields=["webmail_access"])
-            audit(
+            audit_profile_change(
                 actor=request.user,
                 subject=profile.user,
-                action=AuditEvent.Action.ACCESS_CHANGED,
                 source=AuditEvent.Source.ADMIN,
-                detail="Automatic → Manual",
+                password_set=False,
+                password_cleared=False,
+                access_before=access_before,
+                access_after=profile.webmail_access,
             )
             count += 1
         self.message_user(request, f"Switched {count} user(s) to Manual.", messages.SUCCESS)

@@ -9,7 +9,7 @@ from settings_app import crypto
 from settings_app.models import AuditEvent, Profile, profile_for
 
 
-def audit(*, actor, subject, action: str, source: str, detail: str = "") -> AuditEvent:
+def audit_record(*, actor, subject, action: str, source: str, detail: str = "") -> AuditEvent:
     """Record a change to someone's email password or Webmail access (never the password)."""
     return AuditEvent.objects.create(
         actor=actor,
@@ -33,14 +33,16 @@ def audit_profile_change(
     access_after: str,
 ) -> None:
     if password_cleared:
-        audit(
+        audit_record(
             actor=actor, subject=subject, action=AuditEvent.Action.PASSWORD_CLEARED, source=source
         )
     if password_set:
-        audit(actor=actor, subject=subject, action=AuditEvent.Action.PASSWORD_SET, source=source)
+        audit_record(
+            actor=actor, subject=subject, action=AuditEvent.Action.PASSWORD_SET, source=source
+        )
     if access_before != access_after:
         labels = dict(Profile.WebmailAccess.choices)
-        audit(
+        audit_record(
             actor=actor,
             subject=subject,
             action=AuditEvent.Action.ACCESS_CHANGED,
@@ -130,7 +132,7 @@ def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
                     email_password_token=new_token
                 ):
                     result.rotated += 1
-                    audit(
+                    audit_record(
                         actor=None,
                         subject=profile.user,
                         action=AuditEvent.Action.PASSWORD_ROTATED,

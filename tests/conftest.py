@@ -171,7 +171,8 @@ def mailbox(dovecot, imap_settings, user) -> TestMailbox:
             kwargs["attachments"] = [("signed form.pdf", b"%PDF-1.4 test\n", "application/pdf")]
         elif number == 60:
             subject = "Grüße aus Köln – Übersicht"
-        test_mailbox.deliver(
+        deliver(
+            maildir,
             message(
                 sender=(f"Sender {number}", f"sender{number}@example.org"),
                 to=email,
@@ -183,6 +184,7 @@ def mailbox(dovecot, imap_settings, user) -> TestMailbox:
             flagged=number in (3, 60),
             when=when,
         )
+    dovecot.give_to_dovecot(maildir)  # once, not after each of the 60
     test_mailbox.receive(
         "Akte Müller", sender=("Frau Müller", "mueller@example.de"), text="Unterlagen.",
         folder="Kunden/Müller",

@@ -12,13 +12,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 
 def check(tmp_path, **variables):
-    # An empty working .env stands in for the developer's own, which must not leak in.
+    # Every variable the checks read is set here: a developer's own .env is read only for
+    # variables the environment does not have, so it cannot leak in.
     env = {
         "PATH": os.environ["PATH"],
         "SECRET_KEY": "check-tests",
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         "DEBUG": "false",
         "ENCRYPTION_KEYS": "",
+        "ENCRYPTION_KEYS_FILE": "",
         **variables,
     }
     return subprocess.run(

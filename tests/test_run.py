@@ -74,10 +74,13 @@ class Run:
                 time.sleep(0.2)
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def stop(self) -> str:
-        """Press Ctrl-C: SIGINT to the terminal's process group."""
+    def stop(self, how=signal.SIGINT) -> str:
+        """Press Ctrl-C (SIGINT to the terminal's process group), or kill it (SIGTERM to it)."""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGINT)
+            if how == signal.SIGINT:
+                os.killpg(self.process.pid, signal.SIGINT)
+            else:
+                self.process.send_signal(how)
         rest, _ = self.process.communicate(timeout=60)
         self.output += rest
         return self.output
@@ -136,7 +139,10 @@ def test_make_run_serves_the_demo_inbox_and_stops_cleanly(fresh_copy):
 
 
 def test_a_second_run_keeps_the_database_and_creates_nothing(fresh_copy):
-    Run(fresh_copy).stop()
+    first = Run(fresh_copy)
+    assert "Stopped Client Manager" in first.stop(how=signal.SIGTERM)  # kill, not Ctrl-C
+    time.sleep(0.5)
+    assert processes_running_from(fresh_copy) == []
 
     again = Run(fresh_copy)
     output = again.stop()

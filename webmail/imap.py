@@ -114,6 +114,11 @@ class UnsafeInput(ValueError):
     """User text that must not reach an IMAP command (control characters, say)."""
 
 
+def pages_for(count: int) -> int:
+    """How many pages `count` messages fill (at least one, even when empty)."""
+    return max(1, -(-count // PAGE_SIZE))
+
+
 def check_text(value: str, *, what: str, max_length: int = 200) -> str:
     """Return `value` if it may be sent to the server; raise UnsafeInput otherwise."""
     if CONTROL.search(value):
@@ -248,7 +253,7 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.count // PAGE_SIZE))
+        return pages_for(self.count)
 
     @property
     def has_previous(self) -> bool:
@@ -385,6 +390,7 @@ class Mailbox:
         self.selected: FolderState | None = None
         self._synced = False  # whether the open folder was brought up to date in this request
         self.trash: str | None = None
+        self._looked_for_trash = False
         # Envelopes, sizes and dates by (folder, UIDVALIDITY, UID): they never change for a UID,
         # so a page shown again needs only its flags from the server.
         self._summaries: dict[tuple[str, int, int], Summary] = {}
@@ -404,9 +410,9 @@ class Mailbox:
     # Deadlines and errors
 
     @contextmanager
-    def deadline(self, seconds: float | None = None) -> Iterator["Mailbox"]:
-        """Run the block within `seconds` (the server timeout), translating every failure."""
-        self._guard.start(seconds or self.server.timeout)
+    def deadline(self) -> Iterator["Mailbox"]:
+        """Run the block within the server timeout, translating every failure."""
+        self._guard.start(self.server.timeout)
         try:
             with self._translated():
                 yield self
@@ -483,6 +489,7 @@ class Mailbox:
             folders = self._folders_then_status()
         folders.sort(key=lambda folder: folder.sort_key)
         self.trash = next((f.name for f in folders if f.special == "\\Trash"), None)
+        self._looked_for_trash = True
         return folders
 
     def _folders_with_status(self) -> list[Folder]:
@@ -578,7 +585,7 @@ class Mailbox:
         the rest come with envelopes, sizes and dates.
         """
         state = self.select(folder)
-        number = max(1, min(number, max(1, -(-state.messages // PAGE_SIZE))))
+        number = max(1, min(number, pages_for(state.messages)))
         high = state.messages - (number - 1) * PAGE_SIZE
         low = max(1, high - PAGE_SIZE + 1)
         sequence = list(range(high, low - 1, -1)) if high >= 1 else []
@@ -596,8 +603,7 @@ class Mailbox:
             b"SEARCH", [b"CHARSET", b"UTF-8", key.encode(), _search_term(term)]
         )
         uids = sorted(parse_message_list(answer), reverse=True)
-        pages = max(1, -(-len(uids) // PAGE_SIZE))
-        number = max(1, min(number, pages))
+        number = max(1, min(number, pages_for(len(uids))))
         chosen = uids[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
         summaries = self._summaries_of(state, chosen, by_uid=True)
         return Page(folder, state.uidvalidity, number, len(uids), summaries)
@@ -666,15 +672,18 @@ class Mailbox:
 
     # One message
 
-    def message(self, folder: str, uid: int, *, text_limit: int) -> Message:
-        """A message's headers and structure, and its text part when it has no HTML."""
-        self.select(folder)
-        response = self._client.fetch(
-            [uid], ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE"]
-        )
-        data = response.get(uid)
+    def _fetch_one(self, uid: int, items: list[str]) -> dict:
+        data = self._client.fetch([uid], items).get(uid)
         if data is None:
             raise NotFound("This message is no longer in this folder.")
+        return data
+
+    def message(self, folder: str, uid: int, *, text_limit: int) -> Message:
+        """Read a message's headers and structure, and its text part when it has no HTML."""
+        self.select(folder)
+        data = self._fetch_one(
+            uid, ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE"]
+        )
         envelope = data.get(b"ENVELOPE")
         flags = data.get(b"FLAGS", ())
         message = Message(
@@ -690,10 +699,7 @@ class Mailbox:
             seen=b"\\Seen" in flags,
             flagged=b"\\Flagged" in flags,
         )
-        try:
-            arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            message.damaged = True
+        _arrange(message, data)
         if message.text_part and not message.html_part:
             message.text, message.text_truncated = self.part_text(
                 message.text_part, uid, text_limit
@@ -710,11 +716,7 @@ class Mailbox:
         """Raw (still transfer-encoded) bytes of a part, from `offset`, at most `length`."""
         if number:
             check_part(number)
-        section = f"BODY.PEEK[{number}]<{offset}.{length}>"
-        response = self._client.fetch([uid], [section])
-        data = response.get(uid)
-        if data is None:
-            raise NotFound("This message is no longer in this folder.")
+        data = self._fetch_one(uid, [f"BODY.PEEK[{number}]<{offset}.{length}>"])
         key = f"BODY[{number}]<{offset}>".encode()
         value = data.get(key)
         if value is None:
@@ -723,17 +725,10 @@ class Mailbox:
         return value or b""
 
     def structure(self, folder: str, uid: int) -> Message:
-        """A message's parts without reading any body (for the HTML view and downloads)."""
+        """Read a message's parts without any body (for the HTML view and downloads)."""
         self.select(folder)
-        response = self._client.fetch([uid], ["UID", "BODYSTRUCTURE"])
-        data = response.get(uid)
-        if data is None:
-            raise NotFound("This message is no longer in this folder.")
         message = Message(folder=folder, uid=uid)
-        try:
-            arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
-        except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-            message.damaged = True
+        _arrange(message, self._fetch_one(uid, ["UID", "BODYSTRUCTURE"]))
         return message
 
     def stream(self, folder: str, uid: int, number: str, chunk: int) -> Iterator[bytes]:
@@ -777,7 +772,7 @@ class Mailbox:
 
     def deletes_for_good(self, folder: str) -> bool:
         """Whether deleting in `folder` is for good: in Trash, or when there is no Trash."""
-        if self.trash is None:
+        if not self._looked_for_trash:
             self.folders()
         return not self.trash or folder == self.trash
 
@@ -802,6 +797,15 @@ class Mailbox:
                 f"{self.server.host} cannot remove single messages safely (it lacks UIDPLUS), "
                 "so Webmail leaves them where they are."
             )
+
+
+def _arrange(message: Message, data: dict) -> None:
+    """Sort a FETCHed BODYSTRUCTURE into the message's bodies and attachments, or mark it
+    damaged (its raw source can still be shown)."""
+    try:
+        arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        message.damaged = True
 
 
 def _search_term(term: str) -> bytes:
@@ -851,13 +855,10 @@ def _folder(flags, delimiter, name) -> Folder:
     flags = {as_text(flag) for flag in flags}
     name = _folder_name(name)
     delimiter = as_text(delimiter)
-    special = next(
-        (flag for flag in flags if flag in ("\\Drafts", "\\Sent", "\\Trash", "\\Junk")), None
-    )
+    special = next((flag for flag in flags if flag in SPECIAL_USE), None)
     if special is None:
-        special = SPECIAL_NAMES.get(
-            name.rsplit(delimiter, 1)[-1].casefold() if delimiter else name.casefold()
-        )
+        leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
+        special = SPECIAL_NAMES.get(leaf.casefold())
     selectable = not ({"\\Noselect", "\\NonExistent"} & flags)
     return Folder(name=name, delimiter=delimiter, special=special, selectable=selectable)
 

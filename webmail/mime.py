@@ -57,6 +57,11 @@ class Message:
     text_truncated: bool = False
     damaged: bool = False  # the structure could not be read; the raw source still can
 
+    def part(self, number: str) -> "Part | None":
+        """The body, attachment or inline image numbered `number`, if the message has it."""
+        parts = [*self.attachments, *self.inline_parts.values(), self.text_part, self.html_part]
+        return next((p for p in parts if p is not None and p.number == number), None)
+
 
 # Decoding helpers -----------------------------------------------------------------------------
 
@@ -117,7 +122,9 @@ def decode_transfer(data: bytes, encoding: str) -> bytes:
         try:
             return binascii.a2b_base64(cleaned)
         except binascii.Error:
-            return binascii.a2b_base64(re.sub(rb"=", b"", cleaned)[: len(cleaned) // 4 * 4])
+            # Padding in the wrong place: read the characters without it.
+            unpadded = cleaned.replace(b"=", b"")
+            return binascii.a2b_base64(unpadded[: len(unpadded) // 4 * 4])
     if encoding == "quoted-printable":
         return quopri.decodestring(data)
     return data

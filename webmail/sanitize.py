@@ -36,17 +36,16 @@ STYLE_PROPERTIES = {
 
 def clean_html(
     html: str, *, inline_images: dict[str, str], allow_remote: bool, inline_budget: int
-) -> tuple[str, int]:
-    """Return the safe HTML and how many remote images were held back.
+) -> str:
+    """Return the HTML without anything that could run, load or cover the page.
 
     Inline images go in as data: URLs while their total stays within `inline_budget`
     characters: a message could otherwise repeat one big image in thousands of tags.
     """
-    blocked = 0
     budget = inline_budget
 
     def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-        nonlocal blocked, budget
+        nonlocal budget
         if tag == "img" and attribute == "src":
             lowered = value.lower()
             if lowered.startswith("cid:"):
@@ -55,14 +54,12 @@ def clean_html(
                     return None
                 budget -= len(image)
                 return image
-            if lowered.startswith(("http:", "https:")):
-                if allow_remote:
-                    return value
-                blocked += 1
+            if lowered.startswith(("http:", "https:")) and allow_remote:
+                return value
             return None
         return value
 
-    cleaned = nh3.clean(
+    return nh3.clean(
         html,
         tags=TAGS,
         attributes=ATTRIBUTES,
@@ -73,7 +70,6 @@ def clean_html(
         link_rel="noopener noreferrer",
         set_tag_attribute_values={"a": {"target": "_blank"}},
     )
-    return cleaned, blocked
 
 
 def cid_references(html: str) -> set[str]:

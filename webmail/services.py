@@ -28,6 +28,9 @@ class SignInNeeded(Exception):
 class NoEmailAddress(SignInNeeded):
     """The user has no email address to sign in with."""
 
+    def __init__(self):
+        super().__init__("Add your email address in Settings to use Webmail.")
+
 
 class PasswordCannotBeKept(Exception):
     """Encryption is not set up, so a manually entered password cannot be kept for the session."""
@@ -70,11 +73,11 @@ class Credentials:
 
 
 @sensitive_variables("password")
-def credentials_for(request, profile: Profile) -> Credentials:
+def _credentials(request, profile: Profile) -> Credentials:
     """The password this visit signs in with: this session's, else the saved one if Automatic."""
     username = request.user.email
     if not username:
-        raise NoEmailAddress("Add your email address in Settings to use Webmail.")
+        raise NoEmailAddress
     token = request.session.get(SESSION_PASSWORD)
     if token:
         try:
@@ -101,8 +104,13 @@ class Lease:
     key: tuple
     request: object
     commands_before: int
+    released: bool = False
 
     def release(self) -> None:
+        """Hand the mailbox back (once, however often this is called)."""
+        if self.released:
+            return
+        self.released = True
         # For the request's log line: how many IMAP commands this request sent.
         used = self.mailbox.commands - self.commands_before
         self.request.imap_commands = getattr(self.request, "imap_commands", 0) + used
@@ -118,10 +126,10 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
     """
     profile = profile_for(request.user)
     if password is None:
-        credentials = credentials_for(request, profile)
+        credentials = _credentials(request, profile)
     else:
         if not request.user.email:
-            raise NoEmailAddress("Add your email address in Settings to use Webmail.")
+            raise NoEmailAddress
         credentials = Credentials(request.user.email, password, "form")
     server = Server.from_settings()
     if not request.session.session_key:
@@ -183,7 +191,7 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
 
 
 @contextmanager
-def mailbox_for(request) -> Iterator[Mailbox]:
+def mailbox_open(request) -> Iterator[Mailbox]:
     """Use a signed-in mailbox for the block, within the server timeout."""
     lease = mailbox_lease(request)
     try:
@@ -194,7 +202,7 @@ def mailbox_for(request) -> Iterator[Mailbox]:
 
 
 @sensitive_variables("password")
-def sign_in_manually(request, password: str) -> None:
+def mailbox_sign_in(request, password: str) -> None:
     """Check a manually entered password with the server and keep it for this session."""
     if crypto.keys_problem():
         raise PasswordCannotBeKept(

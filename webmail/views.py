@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from settings_app.models import profile_for
 from webmail import imap, mime, sanitize, services
 from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
+from webmail.templatetags.webmail import folder_url
 
 CHUNK = 256 * 1024
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
@@ -120,12 +121,6 @@ def _valid(form):
     return form.cleaned_data
 
 
-def _folder_url(folder: str, **params) -> str:
-    query = {"folder": folder} if folder != "INBOX" else {}
-    query.update({name: value for name, value in params.items() if value})
-    return reverse("webmail:open") + (f"?{urlencode(query)}" if query else "")
-
-
 def _message_url(folder: str, uid: int, name: str = "webmail:message", **params) -> str:
     query = urlencode({"folder": folder, **{k: v for k, v in params.items() if v}})
     return f"{reverse(name, args=[uid])}?{query}"
@@ -188,7 +183,7 @@ def mail_view(view):
 def open_webmail(request):
     query = _valid(MailboxQueryForm(request.GET))
     folder = query["folder"]
-    with services.mailbox_for(request) as mail:
+    with services.mailbox_open(request) as mail:
         if query["q"]:
             page = mail.search(folder, query["field"], query["q"], query["page"])
         else:
@@ -213,10 +208,10 @@ def open_webmail(request):
         "query": query,
         "search_fields": MailboxQueryForm.base_fields["field"].choices,
         "shows_recipients": shows_recipients,
-        "previous_url": _folder_url(
+        "previous_url": folder_url(
             folder, page=page.number - 1, q=query["q"], field=query["q"] and query["field"]
         ),
-        "next_url": _folder_url(
+        "next_url": folder_url(
             folder, page=page.number + 1, q=query["q"], field=query["q"] and query["field"]
         ),
         "here": request.get_full_path(),
@@ -231,7 +226,7 @@ def sign_in(request):
     form = SignInForm(request.POST or None)
     if form.is_valid():
         try:
-            services.sign_in_manually(request, form.cleaned_data["password"])
+            services.mailbox_sign_in(request, form.cleaned_data["password"])
         except services.PasswordCannotBeKept as exc:
             return _sign_in_page(request, form=form, problem=str(exc), status=503)
         return redirect(_safe_next(request, request.POST.get("next", ""), reverse("webmail:open")))
@@ -250,7 +245,7 @@ def sign_out(request):
 def message(request, uid):
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     show_text = request.GET.get("view") == "text"
-    with services.mailbox_for(request) as mail:
+    with services.mailbox_open(request) as mail:
         shown = mail.message(folder, uid, text_limit=settings.WEBMAIL_TEXT_LIMIT)
         if shown.html_part and shown.text_part and show_text:
             shown.text, shown.text_truncated = mail.part_text(
@@ -272,23 +267,24 @@ def message(request, uid):
         "text_url": _message_url(folder, uid, view="text"),
         "html_url": _message_url(folder, uid),
         "source_url": _message_url(folder, uid, "webmail:source"),
-        "back_url": _folder_url(folder),
+        "back_url": folder_url(folder),
         "here": request.get_full_path(),
     }
     return render(request, "webmail/message.html", context)
 
 
 def _inline_images(mail, shown, html: str) -> dict[str, str]:
-    """data: URLs for the message's own images that the HTML refers to, within a size budget."""
+    """data: URLs of the message's own images that the HTML refers to, within the budget."""
     images, budget = {}, settings.WEBMAIL_INLINE_IMAGES_LIMIT
     for content_id in sanitize.cid_references(html):
         part = shown.inline_parts.get(content_id)
+        # Base64 makes a part's transfer size about the size of its data: URL.
         if part is None or part.content_type not in INLINE_IMAGE_TYPES or part.size > budget:
             continue
         raw = mail.part_bytes(part.number, shown.uid, 0, part.size + 4)
-        data = mime.decode_transfer(raw, part.encoding)
-        budget -= part.size
-        images[content_id] = f"data:{part.content_type};base64,{base64.b64encode(data).decode()}"
+        data = base64.b64encode(mime.decode_transfer(raw, part.encoding)).decode()
+        images[content_id] = f"data:{part.content_type};base64,{data}"
+        budget -= len(images[content_id])
     return images
 
 
@@ -308,26 +304,19 @@ def body(request, uid):
     """The sanitised HTML of a message, for the sandboxed iframe of the message page."""
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     images = request.GET.get("images") == "1"
-    with services.mailbox_for(request) as mail:
+    with services.mailbox_open(request) as mail:
         shown = mail.structure(folder, uid)
         if shown.html_part is None:
             raise imap.NotFound("This message has no HTML part.")
-        raw = mail.part_bytes(shown.html_part.number, uid, 0, settings.WEBMAIL_HTML_LIMIT)
-        html = mime.decode_charset(
-            mime.decode_transfer(raw, shown.html_part.encoding), shown.html_part.charset
-        )
+        html, truncated = mail.part_text(shown.html_part, uid, settings.WEBMAIL_HTML_LIMIT)
         inline = _inline_images(mail, shown, html)
-    cleaned, blocked = sanitize.clean_html(
+    cleaned = sanitize.clean_html(
         html,
         inline_images=inline,
         allow_remote=images,
-        inline_budget=settings.WEBMAIL_INLINE_IMAGES_LIMIT * 4 // 3,  # base64 grows by a third
+        inline_budget=settings.WEBMAIL_INLINE_IMAGES_LIMIT,
     )
-    context = {
-        "body": cleaned,
-        "truncated": shown.html_part.size > settings.WEBMAIL_HTML_LIMIT,
-        "blocked": blocked,
-    }
+    context = {"body": cleaned, "truncated": truncated}
     response = render(request, "webmail/body.html", context)
     response["Content-Security-Policy"] = _body_policy(images)
     response["Referrer-Policy"] = "no-referrer"
@@ -335,37 +324,46 @@ def body(request, uid):
     return response
 
 
-def _stream(request, folder: str, uid: int, number: str, *, decode: bool):
-    """Lend a mailbox for as long as the response streams; give it back at the end."""
+class _Download:
+    """A download's chunks, with the lent mailbox handed back when the response closes.
+
+    Django closes a streaming response even when the client left before the first chunk,
+    when a generator's own `finally` would never run.
+    """
+
+    def __init__(self, lease: services.Lease, chunks):
+        self.lease = lease
+        self.chunks = chunks
+
+    def __iter__(self):
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.lease.release()
+
+
+def _download(request, folder: str, uid: int, number: str, content_type: str, disposition):
+    """Stream a part (decoded), or the whole message for number "", as a locked-down file."""
     lease = services.mailbox_lease(request)
     try:
         with lease.mailbox.deadline():
-            shown = lease.mailbox.structure(folder, uid)
+            part = lease.mailbox.structure(folder, uid).part(number) if number else None
+        if number and part is None:
+            raise imap.NotFound("This message has no such attachment.")
     except BaseException:
         lease.release()
         raise
-    part = None
-    if number:
-        parts = [*shown.attachments, *shown.inline_parts.values()]
-        parts += [p for p in (shown.text_part, shown.html_part) if p]
-        part = next((p for p in parts if p.number == number), None)
-        if part is None:
-            lease.release()
-            raise imap.NotFound("This message has no such attachment.")
-
-    def chunks():
-        try:
-            raw = lease.mailbox.stream(folder, uid, number, CHUNK)
-            yield from mime.decode_stream(raw, part.encoding) if decode and part else raw
-        finally:
-            lease.release()
-
-    return part, chunks()
+    raw = lease.mailbox.stream(folder, uid, number, CHUNK)
+    chunks = mime.decode_stream(raw, part.encoding) if part else raw
+    response = StreamingHttpResponse(_Download(lease, chunks), content_type=content_type)
+    response["Content-Disposition"] = disposition(part)
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _safe_filename(name: str, fallback: str) -> str:
-    cleaned = "".join(ch for ch in name if ch.isprintable() and ch not in '/\\:*?"<>|')
-    cleaned = cleaned.strip(" .")[:150]
+    cleaned = "".join(ch for ch in name if ch not in '/\\:*?"<>|').strip(" .")[:150]
     return cleaned or fallback
 
 
@@ -374,14 +372,15 @@ def _safe_filename(name: str, fallback: str) -> str:
 def attachment(request, uid, part):
     """Download a part: always as a file, never shown in the browser."""
     folder = _valid(MessageQueryForm(request.GET))["folder"]
-    imap.check_part(part)
-    found, chunks = _stream(request, folder, uid, part, decode=True)
-    response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
-    filename = _safe_filename(found.filename, f"attachment-{uid}-{part}")
-    response["Content-Disposition"] = content_disposition_header(True, filename)
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    fallback = f"attachment-{uid}-{part}"
+    return _download(
+        request,
+        folder,
+        uid,
+        imap.check_part(part),
+        "application/octet-stream",
+        lambda found: content_disposition_header(True, _safe_filename(found.filename, fallback)),
+    )
 
 
 @require_GET
@@ -389,12 +388,14 @@ def attachment(request, uid, part):
 def source(request, uid):
     """The message exactly as stored, as plain text."""
     folder = _valid(MessageQueryForm(request.GET))["folder"]
-    _, chunks = _stream(request, folder, uid, "", decode=False)
-    response = StreamingHttpResponse(chunks, content_type="text/plain; charset=utf-8")
-    response["Content-Disposition"] = content_disposition_header(False, f"message-{uid}.eml")
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response["Cache-Control"] = "private, no-store"
-    return response
+    return _download(
+        request,
+        folder,
+        uid,
+        "",
+        "text/plain; charset=utf-8",
+        lambda _: content_disposition_header(False, f"message-{uid}.eml"),
+    )
 
 
 @require_POST
@@ -405,14 +406,14 @@ def act(request):
     if "folder" in form.errors or "target" in form.errors:
         _valid(form)  # text that must not reach the server: refuse outright
     folder = form.cleaned_data.get("folder", "INBOX")
-    next_url = _safe_next(request, request.POST.get("next", ""), _folder_url(folder))
+    next_url = _safe_next(request, request.POST.get("next", ""), folder_url(folder))
     if form.errors:
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
         return redirect(next_url)
     data = form.cleaned_data
     uids, action = data["uid"], data["action"]
     count = f"{len(uids)} message{'' if len(uids) == 1 else 's'}"
-    with services.mailbox_for(request) as mail:
+    with services.mailbox_open(request) as mail:
         if action in ("read", "unread"):
             mail.mark(folder, uids, "seen", on=action == "read")
             done = f"Marked {count} as {action}."
@@ -421,14 +422,20 @@ def act(request):
             done = f"Flagged {count}." if action == "flag" else f"Removed the flag from {count}."
         elif action == "move":
             mail.move(folder, uids, data["target"])
-            next_url = _folder_url(folder)
+            next_url = folder_url(folder)
             done = f"Moved {count} to {data['target']}."
         else:
             if mail.deletes_for_good(folder) and not data["confirmed"]:
-                context = {"folder": folder, "uids": uids, "next": next_url, "count": count}
+                context = {
+                    "folder": folder,
+                    "uids": uids,
+                    "next": next_url,
+                    "count": count,
+                    "has_trash": mail.trash is not None,
+                }
                 return render(request, "webmail/confirm_delete.html", context)
             for_good = mail.delete(folder, uids)
-            next_url = _folder_url(folder)
+            next_url = folder_url(folder)
             done = f"Deleted {count} for good." if for_good else f"Moved {count} to Trash."
     messages.success(request, done)
     return redirect(next_url)

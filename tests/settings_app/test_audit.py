@@ -88,9 +88,9 @@ def test_the_trail_never_holds_the_password(user_client, user):
 
 def test_admins_read_the_trail_but_cannot_change_it(admin_client, user):
     save_password(user)
-    from settings_app.services import audit
+    from settings_app.services import audit_record
 
-    event = audit(actor=user, subject=user, action="password_set", source="settings")
+    event = audit_record(actor=user, subject=user, action="password_set", source="settings")
 
     listing = admin_client.get("/admin/settings_app/auditevent/")
     assert listing.status_code == 200

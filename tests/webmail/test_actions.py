@@ -161,3 +161,14 @@ def test_actions_do_not_send_a_secure_page_to_plain_http(user_client, automatic_
         secure=True,
     )
     assert response["Location"] == "/webmail/"
+
+
+def test_mark_unread_on_the_message_page_leaves_it_unread(user_client, automatic_user, mailbox):
+    page = user_client.get("/webmail/message/55/?folder=INBOX").content.decode()
+    form = re.search(r"<form[^>]*>(?:(?!</form>).)*>Mark unread</button>", page, re.S).group(0)
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form))
+
+    response = user_client.post("/webmail/actions/", {**fields, "action": "unread"}, follow=True)
+
+    assert response.redirect_chain[-1][0] == "/webmail/"
+    assert b"\\Seen" not in server_view(mailbox)[55]

@@ -24,6 +24,8 @@ def test_header_words_are_decoded_without_failing(raw, shown):
 def test_damaged_base64_gives_what_can_be_read():
     assert mime.decode_transfer(b"SGVsbG8g!!!d29ybGQ=", "base64") == b"Hello world"
     assert mime.decode_transfer(b"SGVsbG8gd29yb", "base64") == b"Hello wor"
+    for misplaced in (b"QQ=A", b"A===", b"Q=AA", b"=", b"===="):
+        assert isinstance(mime.decode_transfer(misplaced, "base64"), bytes)
 
 
 def test_streamed_decoding_matches_whole_decoding():

@@ -13,10 +13,11 @@ def _webmail_url() -> str:
 
 
 @register.filter
-def folder_url(folder: str) -> str:
-    """The Webmail address of a folder (the Inbox needs no parameter)."""
-    base = _webmail_url()
-    return base if folder == "INBOX" else f"{base}?{urlencode({'folder': folder})}"
+def folder_url(folder: str, **params) -> str:
+    """The Webmail address of a folder (the Inbox needs no parameter), with `params`."""
+    query = {"folder": folder} if folder != "INBOX" else {}
+    query.update({name: value for name, value in params.items() if value})
+    return _webmail_url() + (f"?{urlencode(query)}" if query else "")
 
 
 @register.simple_tag
