@@ -317,10 +317,22 @@ class _Guard:
 
 class _GuardedMixin:
     guard: _Guard
+    _greeted = False
 
     def _new_tag(self):
         self.guard.commands += 1
         return super()._new_tag()
+
+    def _get_capabilities(self):
+        # The greeting usually lists the capabilities: asking again costs a round trip. Only
+        # the greeting's list is taken; after STARTTLS they are asked for over the new line.
+        listed = self.untagged_responses.pop("CAPABILITY", None)
+        if listed and not self._greeted:
+            self._greeted = True
+            self.capabilities = tuple(str(listed[-1], self._encoding).upper().split())
+            return
+        self._greeted = True
+        super()._get_capabilities()
 
 
 class _TLS(_GuardedMixin, tls.IMAP4_TLS):
