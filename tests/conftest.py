@@ -192,6 +192,16 @@ def mailbox(dovecot, imap_settings, user) -> TestMailbox:
     return test_mailbox
 
 
+def user_with_mailbox(django_user_model, dovecot, name: str):
+    """A user with a mailbox of their own, its password saved and Webmail access Automatic."""
+    user = make_user(django_user_model, name)
+    user.email = f"{name}-{next(_mailbox_numbers)}@practice.example"
+    user.save()
+    mailbox = TestMailbox(user.email, dovecot.add_user(user.email, APP_PASSWORD), dovecot)
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    return user, mailbox
+
+
 @pytest.fixture
 def automatic_user(user, mailbox):
     """`user` with the mailbox's password saved and Webmail access Automatic."""

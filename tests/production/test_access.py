@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from devtools.seed import message
-from tests.conftest import APP_PASSWORD, NOW, make_user, save_password
+from devtools.maildir import make_folder
+from tests.conftest import make_user, user_with_mailbox
 
 # Every named URL outside the admin, with an example address and who may use it how.
 PUBLIC = {
@@ -88,29 +88,14 @@ def test_one_user_never_reaches_anothers_mail(dovecot, imap_settings, django_use
     """The same addresses, used by two users, always show the signed-in user's own mailbox."""
     clients = {}
     for name in ("erin", "frank"):
-        owner = make_user(django_user_model, name)
-        owner.email = f"{name}-access@practice.example"
-        owner.save()
-        maildir = dovecot.add_user(owner.email, APP_PASSWORD)
-        from devtools.maildir import deliver, make_folder
-
-        make_folder(maildir, f"Private {name}")
-        deliver(
-            maildir,
-            message(
-                sender=(name, owner.email),
-                to=owner.email,
-                subject=f"Secret of {name}",
-                text=f"Body secret of {name}",
-                html=f"<p>HTML secret of {name}</p>",
-                when=NOW,
-                attachments=[
-                    (f"{name}.txt", f"Attachment secret of {name}".encode(), "text/plain")
-                ],
-            ),
+        owner, mailbox = user_with_mailbox(django_user_model, dovecot, name)
+        make_folder(mailbox.maildir, f"Private {name}")
+        mailbox.receive(
+            f"Secret of {name}",
+            text=f"Body secret of {name}",
+            html=f"<p>HTML secret of {name}</p>",
+            attachments=[(f"{name}.txt", f"Attachment secret of {name}".encode(), "text/plain")],
         )
-        dovecot.give_to_dovecot(maildir)
-        save_password(owner, access="automatic")
         clients[name] = Client()
         clients[name].force_login(owner)
 

@@ -14,11 +14,9 @@ from cryptography.fernet import Fernet
 from django.db import connection
 from django.test import Client
 
-from devtools.maildir import deliver
-from devtools.seed import message
 from settings_app import crypto
 from settings_app.models import AuditEvent, Profile
-from tests.conftest import APP_PASSWORD, NOW, make_user, save_password
+from tests.conftest import APP_PASSWORD, make_user, user_with_mailbox
 from tests.production.conftest import fetch, imap_env, session_cookie
 from tests.production.proxy import Relay
 from tests.settings_app.test_edit import form_data
@@ -161,22 +159,8 @@ def test_two_tabs_saving_at_once_leave_one_whole_password(transactional_db, djan
 def test_fifty_users_at_once_each_see_only_their_own_mailbox(serve, dovecot, django_user_model):
     users = []
     for number in range(50):
-        user = make_user(django_user_model, f"user{number}")
-        user.email = f"drill{number}-{time.monotonic_ns()}@practice.example"
-        user.save()
-        maildir = dovecot.add_user(user.email, APP_PASSWORD)
-        deliver(
-            maildir,
-            message(
-                sender=("Sender", "sender@example.org"),
-                to=user.email,
-                subject=f"Private mail of user{number}",
-                text="secret",
-                when=NOW,
-            ),
-        )
-        dovecot.give_to_dovecot(maildir)
-        save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+        user, mailbox = user_with_mailbox(django_user_model, dovecot, f"user{number}")
+        mailbox.receive(f"Private mail of user{number}", text="secret")
         users.append((number, session_cookie(user)))
     app = serve(**imap_env(dovecot, WEBMAIL_IMAP_IDLE_SECONDS=3), workers=2, threads=16)
     barrier = threading.Barrier(len(users))

@@ -6,9 +6,8 @@ import time
 
 from django.test import Client
 
-from devtools.seed import message
 from settings_app.models import Profile
-from tests.conftest import APP_PASSWORD, NOW, make_user, save_password
+from tests.conftest import APP_PASSWORD, save_password, user_with_mailbox
 from webmail import imap
 from webmail.pool import pool
 
@@ -107,24 +106,8 @@ def test_signing_out_closes_the_connection(user_client, automatic_user, mailbox,
 def test_users_only_ever_see_their_own_mailbox(dovecot, imap_settings, django_user_model, db):
     clients = {}
     for name in ("carol", "dave"):
-        owner = make_user(django_user_model, name)
-        owner.email = f"{name}-{time.monotonic_ns()}@practice.example"
-        owner.save()
-        maildir = dovecot.add_user(owner.email, APP_PASSWORD)
-        from devtools.maildir import deliver
-
-        deliver(
-            maildir,
-            message(
-                sender=(name, owner.email),
-                to=owner.email,
-                subject=f"Private to {name}",
-                text="secret",
-                when=NOW,
-            ),
-        )
-        dovecot.give_to_dovecot(maildir)
-        save_password(owner, access=Profile.WebmailAccess.AUTOMATIC)
+        owner, mailbox = user_with_mailbox(django_user_model, dovecot, name)
+        mailbox.receive(f"Private to {name}", text="secret")
         clients[name] = Client()
         clients[name].force_login(owner)
 
