@@ -85,6 +85,28 @@ class PasswordRejected(MailError):
     source = "form"  # which password: "form", "session" or "saved" (webmail.services sets it)
 
 
+class TooManyConnections(MailError):
+    """The server refused for a limit on connections ([LIMIT], [INUSE]): not the password."""
+
+    status = 503
+    title = "Your mailbox has too many open connections"
+
+
+class TemporarilyUnavailable(MailError):
+    """The server cannot serve the mailbox just now ([UNAVAILABLE], Exchange's "not connected")."""
+
+    status = 503
+    title = "Your mailbox is not available just now"
+
+
+class AccountProblem(MailError):
+    """The server refused for a reason only an administrator can fix ([CONTACTADMIN], [EXPIRED],
+    [PRIVACYREQUIRED]): not the password."""
+
+    status = 403
+    title = "The mail server refused to open your mailbox"
+
+
 class ServerUnreachable(MailError):
     status = 503
     title = "The mail server cannot be reached"
