@@ -1,4 +1,5 @@
-"""Request ids, one log line per request, and the client's address behind trusted proxies."""
+"""Request ids, one log line per request, the client's address behind trusted proxies, and
+pages kept out of caches."""
 
 import logging
 import re
@@ -7,10 +8,19 @@ import uuid
 from contextvars import ContextVar
 
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers
+from django.utils.encoding import escape_uri_path
 
 logger = logging.getLogger("clientmanager.requests")
 _request_id: ContextVar[str] = ContextVar("request_id", default="-")
 _USABLE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Characters that could end a log line or fake one (C0, DEL, C1, Unicode line breaks).
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\\]")
+
+
+def loggable(text: str) -> str:
+    """`text` with control characters (and backslash) written as escapes, for one log line."""
+    return _UNPRINTABLE.sub(lambda match: match.group().encode("unicode_escape").decode(), text)
 
 
 def client_ip(request) -> str:
@@ -58,14 +68,33 @@ class RequestLogMiddleware:
             user = getattr(request, "_cached_user", None)
             logger.info(
                 "%s %s %s %.1fms user=%s ip=%s imap=%d",
-                request.method,
-                request.path,
+                loggable(request.method),
+                # As sent on the wire: a decoded %0a or space could fake a line or a field.
+                escape_uri_path(request.path),
                 response.status_code,
                 (time.perf_counter() - started) * 1000,
                 user.pk if user is not None and user.is_authenticated else "-",
-                client_ip(request),
+                loggable(client_ip(request)),
                 getattr(request, "imap_commands", 0),
             )
             return response
         finally:
             _request_id.reset(token)
+
+
+class NeverCacheMiddleware:
+    """Keep every page out of browser and proxy caches unless its view chose otherwise.
+
+    Pages show mail and settings, and practice staff share computers: the Back button or a
+    shared proxy must not bring them back after sign-out. Static files are served by
+    WhiteNoise before this runs and keep their long caching.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not response.has_header("Cache-Control"):
+            add_never_cache_headers(response)
+        return response

@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "clientmanager.middleware.NeverCacheMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -188,6 +189,8 @@ AXES_VERBOSE = False
 # Error reports go by email to ADMINS when DEBUG is off; with no ADMINS none are sent.
 ADMINS = env.list("ADMINS", default=[])
 SERVER_EMAIL = env.str("SERVER_EMAIL", default="clientmanager@localhost")
+# Reports hide every cookie value, the CSRF secret and the session id (a live mailbox).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "clientmanager.reporting.ReportFilter"
 MAILERS = {
     "default": {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",

@@ -457,6 +457,13 @@ class Mailbox:
 
     @contextmanager
     def _translated(self):
+        """Turn failures of the connection into MailErrors; let everything else through.
+
+        Only the socket, TLS and IMAP libraries speak for the server. Any other exception is a
+        bug in Webmail (a template, a decoder) and must reach the error log as itself, not be
+        blamed on the mail server. Either way the connection is not reused: a command may have
+        been cut off half-way.
+        """
         try:
             yield
         except (MailError, UnsafeInput):
@@ -467,7 +474,9 @@ class Mailbox:
                 raise TimedOut(
                     f"{self.server.host} did not answer within {self.server.timeout:g} seconds."
                 ) from exc
-            raise _translate(exc, self.server) from exc
+            if isinstance(exc, (OSError, EOFError, imaplib.IMAP4.error)):
+                raise _translate(exc, self.server) from exc
+            raise
 
     @sensitive_variables("password")
     def sign_in(self, username: str, password: str) -> "Mailbox":

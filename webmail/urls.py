@@ -1,6 +1,24 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from webmail import views
+
+
+class UidConverter:
+    """An IMAP UID: a non-zero 32-bit number (RFC 3501 2.3.1.1); anything else is a 404."""
+
+    regex = "[0-9]{1,10}"
+
+    def to_python(self, value: str) -> int:
+        uid = int(value)
+        if not 0 < uid < 2**32:
+            raise ValueError(value)  # no match: Django answers 404
+        return uid
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+register_converter(UidConverter, "uid")
 
 app_name = "webmail"
 
@@ -9,8 +27,8 @@ urlpatterns = [
     path("sign-in/", views.sign_in, name="sign_in"),
     path("sign-out/", views.sign_out, name="sign_out"),
     path("actions/", views.act, name="act"),
-    path("message/<int:uid>/", views.message, name="message"),
-    path("message/<int:uid>/body/", views.body, name="body"),
-    path("message/<int:uid>/source/", views.source, name="source"),
-    path("message/<int:uid>/part/<str:part>/", views.attachment, name="attachment"),
+    path("message/<uid:uid>/", views.message, name="message"),
+    path("message/<uid:uid>/body/", views.body, name="body"),
+    path("message/<uid:uid>/source/", views.source, name="source"),
+    path("message/<uid:uid>/part/<str:part>/", views.attachment, name="attachment"),
 ]

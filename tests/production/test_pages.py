@@ -1,0 +1,199 @@
+"""Every page as a whole: never cached, strict CSP, 404 for impossible addresses, bugs shown as
+bugs (logged, 500) and never blamed on the mail server, and a request log no one can forge."""
+
+import logging
+import re
+
+import pytest
+from django.test import Client
+
+# Addresses that show mail or settings, each with something to show (the fixture mailbox).
+MAIL_AND_SETTINGS = {
+    "settings": "/settings/",
+    "settings edit": "/settings/edit/",
+    "folder": "/webmail/",
+    "search": "/webmail/?q=Message&field=subject",
+    "message": "/webmail/message/58/",
+    "message as text": "/webmail/message/58/?view=text",
+    "body frame": "/webmail/message/58/body/",
+    "source": "/webmail/message/59/source/",
+    "attachment": "/webmail/message/59/part/2/",
+    "missing message": "/webmail/message/4000/",
+}
+
+
+def never_stored(response) -> bool:
+    return "no-store" in response.get("Cache-Control", "")
+
+
+@pytest.mark.parametrize("path", MAIL_AND_SETTINGS.values(), ids=MAIL_AND_SETTINGS.keys())
+def test_pages_with_mail_or_settings_are_never_stored(user_client, automatic_user, path):
+    response = user_client.get(path)
+
+    assert response.status_code in (200, 404)
+    assert never_stored(response), response.get("Cache-Control")
+
+
+def test_the_webmail_sign_in_form_is_never_stored(user_client, user, mailbox):
+    shown = user_client.get("/webmail/")
+    rejected = user_client.post("/webmail/sign-in/", {"password": "wrong"})
+
+    assert 'name="password"' in shown.content.decode()
+    assert never_stored(shown)
+    assert rejected.status_code == 200 and never_stored(rejected)
+
+
+def test_the_app_sign_in_form_is_never_stored(client, db):
+    assert never_stored(client.get("/accounts/login/"))
+
+
+def test_a_mail_server_fault_page_is_never_stored(user_client, automatic_user, settings):
+    settings.WEBMAIL_IMAP_PORT = 1  # nothing listens there
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 503
+    assert never_stored(response)
+
+
+def test_static_files_keep_their_long_caching(client, db):
+    page = client.get("/accounts/login/").content.decode()
+    stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', page).group(1)
+
+    response = client.get(stylesheet)
+
+    assert "no-store" not in response["Cache-Control"]
+    assert "max-age=315360000" in response["Cache-Control"]
+
+
+IMPOSSIBLE_UIDS = ["0", "00", str(2**32), str(2**32 + 58), "99999999999", "-1"]
+
+
+@pytest.mark.parametrize("uid", IMPOSSIBLE_UIDS)
+@pytest.mark.parametrize("page", ["", "body/", "source/", "part/2/"])
+def test_impossible_uids_are_not_found_without_asking_the_server(
+    user_client, automatic_user, mailbox, uid, page
+):
+    logins_before = mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>")
+
+    response = user_client.get(f"/webmail/message/{uid}/{page}")
+
+    assert response.status_code == 404
+    assert "mail server" not in response.content.decode()
+    logins_after = mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>")
+    assert logins_after == logins_before  # the address alone was enough to refuse
+
+
+def test_the_largest_possible_uid_is_asked_for(user_client, automatic_user):
+    response = user_client.get(f"/webmail/message/{2**32 - 1}/")
+
+    assert response.status_code == 404  # asked, and the server has no such message
+    assert "This message is no longer in this folder." in response.content.decode()
+
+
+@pytest.fixture
+def broken_folder_list(settings, tmp_path):
+    """A real template error in the folder list, which renders inside the mailbox block."""
+    (tmp_path / "webmail" / "includes").mkdir(parents=True)
+    (tmp_path / "webmail" / "includes" / "folders.html").write_text(
+        "{% for folder in folders %}{{ folder.name|no_such_filter }}{% endfor %}"
+    )
+    templates = [dict(settings.TEMPLATES[0])]
+    templates[0]["DIRS"] = [tmp_path, *templates[0]["DIRS"]]
+    settings.TEMPLATES = templates
+
+
+class Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def request_errors():
+    """What django.request logs (it does not propagate to pytest's caplog)."""
+    handler = Records()
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
+
+
+def test_a_bug_inside_a_mailbox_block_is_a_logged_server_error(
+    automatic_user, broken_folder_list, request_errors
+):
+    client = Client(raise_request_exception=False)
+    client.force_login(automatic_user)
+
+    response = client.get("/webmail/")
+
+    assert response.status_code == 500
+    page = response.content.decode()
+    assert "Something went wrong" in page
+    assert "mail server" not in page
+    errors = [r for r in request_errors if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert type(errors[0].exc_info[1]).__name__ == "TemplateSyntaxError"
+    assert "no_such_filter" in str(errors[0].exc_info[1])
+
+
+def test_after_a_bug_the_mailbox_opens_again(
+    automatic_user, broken_folder_list, request_errors, settings
+):
+    client = Client(raise_request_exception=False)
+    client.force_login(automatic_user)
+    assert client.get("/webmail/").status_code == 500
+
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": settings.TEMPLATES[0]["DIRS"][1:]}]
+    response = client.get("/webmail/")
+
+    assert response.status_code == 200
+    assert "Message 60" in response.content.decode() or "Grüße" in response.content.decode()
+
+
+def test_a_mail_server_fault_is_still_blamed_on_the_server(
+    user_client, automatic_user, settings, request_errors
+):
+    settings.WEBMAIL_IMAP_PORT = 1
+
+    response = user_client.get("/webmail/message/58/")
+
+    assert response.status_code == 503
+    assert "mail server" in response.content.decode()
+    assert not [r for r in request_errors if r.exc_info]  # an answer, not a bug: no traceback
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/healthz%0a2026-11-30 07:00:00,000 INFO clientmanager.requests [x] GET /admin/ 200",
+        "/healthz%0d%0aGET /admin/ 200",
+        "/nothing%e2%80%a8GET /admin/ 200",
+        "/nothing%1b[2J",
+        "/nothing 200 1.0ms user=1",
+    ],
+)
+def test_a_path_cannot_forge_or_split_a_request_log_line(client, db, caplog, path):
+    caplog.set_level(logging.INFO, logger="clientmanager.requests")
+
+    client.get(path)
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "clientmanager.requests"]
+    assert len(lines) == 1
+    assert lines[0].startswith("GET /")
+    assert re.fullmatch(r"GET \S+ 404 [0-9.]+ms user=- ip=\S+ imap=0", lines[0]), lines[0]
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", lines[0])
+
+
+def test_a_strange_method_is_logged_escaped(client, db, caplog):
+    caplog.set_level(logging.INFO, logger="clientmanager.requests")
+
+    client.generic("GET\nPOST", "/healthz")
+
+    line = next(r.getMessage() for r in caplog.records if r.name == "clientmanager.requests")
+    assert "\n" not in line
+    assert line.startswith("GET\\nPOST /healthz ")
