@@ -189,7 +189,7 @@ AXES_VERBOSE = False
 # Error reports go by email to ADMINS when DEBUG is off; with no ADMINS none are sent.
 ADMINS = env.list("ADMINS", default=[])
 SERVER_EMAIL = env.str("SERVER_EMAIL", default="clientmanager@localhost")
-# Reports hide every cookie value, the CSRF secret and the session id (a live mailbox).
+# Error reports hide every cookie value and the CSRF secret (a session id is a live mailbox).
 DEFAULT_EXCEPTION_REPORTER_FILTER = "clientmanager.reporting.ReportFilter"
 MAILERS = {
     "default": {

@@ -1,6 +1,8 @@
 """Fixtures for drills against the app as production runs it: gunicorn on PostgreSQL."""
 
+import re
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -68,3 +70,42 @@ def imap_env(dovecot, **extra):
         "WEBMAIL_IMAP_TIMEOUT": 10,
         **extra,
     }
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect is an answer the test reads, not one it follows
+
+
+class Browser:
+    """A plain HTTP client with cookies, for forms against a running server (CSRF included)."""
+
+    def __init__(self, base_url: str, cookie: str = "", **urlopen_options):
+        self.base_url = base_url
+        self.cookies = dict([cookie.split("=", 1)]) if cookie else {}
+        self.opener = urllib.request.build_opener(
+            _NoRedirect, urllib.request.HTTPSHandler(**urlopen_options)
+        )
+
+    def request(self, path: str, data: dict | None = None, headers: dict | None = None):
+        """Return (status, headers, text); cookies the server sets are kept."""
+        body = urllib.parse.urlencode(data, doseq=True).encode() if data is not None else None
+        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        request = urllib.request.Request(
+            self.base_url + path, data=body, headers={"Cookie": cookie, **(headers or {})}
+        )
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                status, answer, text = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, answer, text = error.code, error.headers, error.read()
+        for set_cookie in answer.get_all("Set-Cookie") or []:
+            name, value = set_cookie.split(";", 1)[0].split("=", 1)
+            self.cookies[name.strip()] = value
+        return status, answer, text.decode()
+
+    def form_token(self, path: str) -> str:
+        """The CSRF token of the form at `path` (its cookie is kept too)."""
+        status, _, page = self.request(path)
+        assert status == 200, (path, status)
+        return re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
