@@ -7,6 +7,10 @@ import re
 import pytest
 from django.test import Client
 
+from tests.conftest import APP_PASSWORD
+from tests.production.test_access import POST_ONLY, PUBLIC, SIGNED_IN_PAGES
+from webmail.pool import pool
+
 # Addresses that show mail or settings, each with something to show (the fixture mailbox).
 MAIL_AND_SETTINGS = {
     "settings": "/settings/",
@@ -197,3 +201,78 @@ def test_a_strange_method_is_logged_escaped(client, db, caplog):
     line = next(r.getMessage() for r in caplog.records if r.name == "clientmanager.requests")
     assert "\n" not in line
     assert line.startswith("GET\\nPOST /healthz ")
+
+
+def strict_policy(policy: str) -> bool:
+    """Scripts only from the app (or with this response's nonce), no remote sources, framed by
+    the app alone; or stricter still: nothing by default (the body frame, downloads)."""
+    parts = [part.strip() for part in policy.split(";") if part.strip()]
+    directives = {part.split(" ", 1)[0]: part.partition(" ")[2] for part in parts}
+    if directives.get("default-src") == "'none'" and "script-src" not in directives:
+        return "http" not in policy
+    return (
+        directives.get("default-src") == "'self'"
+        and directives.get("frame-ancestors") == "'self'"
+        and re.fullmatch(r"'self'( 'nonce-[^']+')?", directives.get("script-src", "")) is not None
+        and "http" not in policy
+    )
+
+
+def every_page() -> dict[str, str]:
+    """The whole URL table, each page with mail to show, and the pages for errors."""
+    return {
+        **PUBLIC,
+        **SIGNED_IN_PAGES,
+        **{f"{name} by GET (405)": path for name, path in POST_ONLY.items()},
+        **MAIL_AND_SETTINGS,
+        "no such page (404)": "/no/such/page/",
+        "impossible UID (404)": "/webmail/message/0/",
+        "no such folder (404)": "/webmail/?folder=Nowhere",
+    }
+
+
+@pytest.fixture
+def typed_and_saved(automatic_user, user_client):
+    """The password saved in Settings and typed into Webmail for this session too."""
+    assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 302
+    return user_client
+
+
+def content_of(response) -> str:
+    data = b"".join(response.streaming_content) if response.streaming else response.content
+    return data.decode(errors="replace")
+
+
+@pytest.mark.parametrize("path", every_page().values(), ids=every_page().keys())
+def test_every_page_has_a_strict_policy_and_never_shows_the_password(typed_and_saved, path):
+    response = typed_and_saved.get(path)
+
+    assert strict_policy(response["Content-Security-Policy"]), response["Content-Security-Policy"]
+    assert APP_PASSWORD not in content_of(response)
+    assert APP_PASSWORD not in response.get("Location", "")
+
+
+@pytest.mark.parametrize("path", ["/settings/", "/webmail/", "/webmail/message/58/"])
+def test_the_mail_server_fault_pages_have_a_strict_policy_and_no_password(
+    typed_and_saved, settings, path
+):
+    settings.WEBMAIL_IMAP_PORT = 1  # every new connection is refused: a 503 page
+    pool.close_all()
+
+    response = typed_and_saved.get(path)
+
+    assert response.status_code in (200, 503)
+    assert strict_policy(response["Content-Security-Policy"])
+    assert APP_PASSWORD not in content_of(response)
+
+
+def test_the_server_error_page_has_a_strict_policy(automatic_user, broken_folder_list):
+    client = Client(raise_request_exception=False)
+    client.force_login(automatic_user)
+
+    response = client.get("/webmail/")
+
+    assert response.status_code == 500
+    assert strict_policy(response["Content-Security-Policy"])
+    assert never_stored(response)
+    assert APP_PASSWORD not in content_of(response)
