@@ -17,8 +17,9 @@ from django.test import Client
 from settings_app import crypto
 from settings_app.models import AuditEvent, Profile
 from tests.conftest import APP_PASSWORD, make_user, user_with_mailbox
-from tests.production.conftest import fetch, imap_env, session_cookie
+from tests.production.conftest import Browser, fetch, imap_env, session_cookie
 from tests.production.proxy import Relay
+from tests.production.test_pages import strict_policy
 from tests.settings_app.test_edit import form_data
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -36,10 +37,12 @@ def test_database_down_answers_503_then_recovers(serve, user):
         assert fetch(app.url + stylesheet)[0] == 200
 
         relay.cut()
-        status, page = fetch(f"{app.url}/settings/", cookie)
+        status, headers, page = Browser(app.url, cookie).request("/settings/")
         health, _ = fetch(f"{app.url}/healthz")
 
         assert status == 503
+        assert strict_policy(headers["Content-Security-Policy"])
+        assert "no-store" in headers["Cache-Control"]
         assert "Client Manager is briefly unavailable" in page
         assert "Nothing you saved has been lost" in page
         assert "Traceback" not in page and "OperationalError" not in page
