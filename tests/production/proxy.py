@@ -1,7 +1,9 @@
-"""A TCP relay in front of PostgreSQL that a drill can cut and restore: "the database is down"."""
+"""Stand-ins for what sits in front of the app: a TCP relay to PostgreSQL that a drill can cut
+and restore ("the database is down"), and a TLS-terminating proxy."""
 
 import contextlib
 import socket
+import ssl
 import threading
 
 
@@ -62,3 +64,67 @@ class Relay:
         for sock in (source, sink):
             with contextlib.suppress(OSError):
                 sock.close()
+
+
+class TlsProxy:
+    """A TLS-terminating HTTP proxy in front of the app, as a load balancer would be.
+
+    It answers HTTPS on a free loopback port, adds X-Forwarded-Proto: https and appends the
+    client's address to X-Forwarded-For, and passes one request per connection to `target`.
+    """
+
+    def __init__(self, target_port: int, cert_file, key_file, client_address="203.0.113.9"):
+        self.target = ("127.0.0.1", target_port)
+        self.client_address = client_address
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert_file, key_file)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+
+    def start(self) -> "TlsProxy":
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, raw_client):
+        with contextlib.suppress(OSError), raw_client:
+            client = self.context.wrap_socket(raw_client, server_side=True)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = client.recv(65536)
+                if not data:
+                    return
+                head += data
+            head, body = head.split(b"\r\n\r\n", 1)
+            lines = [
+                line
+                for line in head.split(b"\r\n")
+                if not line.lower().startswith((b"x-forwarded-", b"connection:"))
+            ]
+            lines += [
+                b"X-Forwarded-Proto: https",
+                b"X-Forwarded-For: " + self.client_address.encode(),
+                b"Connection: close",
+            ]
+            with socket.create_connection(self.target) as server:
+                server.sendall(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+                threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
+                while data := server.recv(65536):
+                    client.sendall(data)
+
+    @staticmethod
+    def _pump(source, sink):
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)

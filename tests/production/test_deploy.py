@@ -3,6 +3,7 @@
 import logging
 import os
 import re
+import ssl
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,10 @@ import pytest
 from cryptography.fernet import Fernet
 from django.test import Client
 
+from devtools.certs import make_certificates
 from tests.conftest import APP_PASSWORD, USER_PASSWORD
+from tests.production.conftest import Browser, session_cookie
+from tests.production.proxy import TlsProxy
 from tests.settings_app.test_edit import form_data
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -135,3 +139,68 @@ def test_a_forged_forwarded_address_does_not_escape_the_lockout(client, user, se
     locked = sign_in(client, USER_PASSWORD, "192.0.2.99, 203.0.113.7")
 
     assert locked.status_code == 429
+
+
+@pytest.fixture
+def behind_tls_proxy(serve, tmp_path):
+    """gunicorn as production runs it behind a TLS-terminating proxy, and that proxy.
+
+    gunicorn is told not to trust the proxy itself (FORWARDED_ALLOW_IPS elsewhere), so HTTPS
+    is known to Django only by SECURE_PROXY_SSL_HEADER, the setting under test.
+    """
+    ca_file, cert_file, key_file = make_certificates(tmp_path / "tls")
+    started = []
+
+    def start(**env):
+        app = serve(
+            SECURE_SSL_REDIRECT="true",
+            SESSION_COOKIE_SECURE="true",
+            CSRF_COOKIE_SECURE="true",
+            TRUSTED_PROXY_COUNT=1,
+            FORWARDED_ALLOW_IPS="192.0.2.1",
+            **env,
+        )
+        proxy = TlsProxy(app.port, cert_file, key_file, client_address="203.0.113.9").start()
+        started.append(proxy)
+        context = ssl.create_default_context(cafile=ca_file)
+        return app, proxy, Browser(proxy.url, context=context)
+
+    yield start
+    for proxy in started:
+        proxy.close()
+
+
+def test_behind_a_tls_proxy_the_app_serves_https_without_redirecting(behind_tls_proxy, user):
+    app, proxy, browser = behind_tls_proxy(SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https")
+    browser.cookies.update([session_cookie(user).split("=", 1)])
+
+    status, headers, page = browser.request("/settings/edit/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    saved, saved_headers, _ = browser.request(
+        "/settings/edit/",
+        {**form_data(user, phone="01234 567890"), "csrfmiddlewaretoken": token},
+        headers={"Origin": proxy.url, "Referer": f"{proxy.url}/settings/edit/"},
+    )
+    direct, direct_headers, _ = Browser(app.url).request("/accounts/login/")
+    app.stop()
+
+    assert status == 200  # no redirect loop: the proxy's HTTPS is believed
+    assert headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "csrftoken=" in headers["Set-Cookie"] and "Secure" in headers["Set-Cookie"]
+    # CSRF checks the HTTPS origin, and passes.
+    assert (saved, saved_headers["Location"]) == (302, "/settings/")
+    # Plain HTTP straight to the app is sent to HTTPS.
+    assert direct == 301
+    assert direct_headers["Location"] == f"https://127.0.0.1:{app.port}/accounts/login/"
+    # The client's address is the one the proxy saw, not the proxy's own.
+    assert re.search(r"POST /settings/edit/ 302 .* ip=203\.0\.113\.9 ", app.log_file.read_text())
+
+
+def test_behind_a_tls_proxy_without_the_header_setting_every_page_redirects(behind_tls_proxy, db):
+    app, _, browser = behind_tls_proxy()
+
+    status, headers, _ = browser.request("/accounts/login/")
+    app.stop()
+
+    assert status == 301  # what SECURE_PROXY_SSL_HEADER is there to prevent: a redirect loop
+    assert headers["Location"].startswith("https://")
