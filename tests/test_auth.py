@@ -53,3 +53,27 @@ def test_signing_out_ends_the_session(user_client):
     user_client.post("/accounts/logout/")
     response = user_client.get("/settings/")
     assert response.status_code == 302
+
+
+@pytest.mark.parametrize("next_url", ["//evil.example", "https://evil.example/", "/\\evil.example"])
+def test_signing_in_with_a_next_address_elsewhere_stays_on_the_site(client, user, next_url):
+    response = client.post(
+        "/accounts/login/", {"username": "alice", "password": USER_PASSWORD, "next": next_url}
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/settings/"
+
+
+def test_the_sign_in_page_is_never_stored(client, db):
+    response = client.get("/accounts/login/")
+
+    assert "no-store" in response["Cache-Control"]
+
+
+def test_signed_out_pages_are_not_kept_for_the_back_button(user_client):
+    shown = user_client.get("/settings/")
+    user_client.post("/accounts/logout/")
+
+    assert "no-store" in shown["Cache-Control"]  # the browser must ask again, and is refused
+    assert user_client.get("/settings/").status_code == 302

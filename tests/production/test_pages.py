@@ -47,10 +47,6 @@ def test_the_webmail_sign_in_form_is_never_stored(user_client, user, mailbox):
     assert rejected.status_code == 200 and never_stored(rejected)
 
 
-def test_the_app_sign_in_form_is_never_stored(client, db):
-    assert never_stored(client.get("/accounts/login/"))
-
-
 def test_a_mail_server_fault_page_is_never_stored(user_client, automatic_user, settings):
     settings.WEBMAIL_IMAP_PORT = 1  # nothing listens there
 
