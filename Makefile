@@ -15,16 +15,19 @@ $(VENV)/installed: $(LOCK)
 
 # Re-resolves the lock from pyproject.toml for Python 3.12+ on any platform: `make lock`
 # after changing a dependency (other pins stay), `make upgrade` to take the newest allowed.
-LOCK_COMMAND = $(PY) -m uv pip compile pyproject.toml --extra dev --universal \
-	--python-version 3.12 --generate-hashes --custom-compile-command "make lock" --quiet \
-	--output-file $(LOCK)
+# An unchanged result leaves the lock untouched, so nothing is reinstalled.
+LOCK_COMMAND = cp $(LOCK) $(LOCK).new && $(PY) -m uv pip compile pyproject.toml --extra dev \
+	--universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
+	--quiet --output-file $(LOCK).new
 
 lock: $(VENV)/installed
 	$(LOCK_COMMAND)
+	cmp -s $(LOCK).new $(LOCK) && rm $(LOCK).new || mv $(LOCK).new $(LOCK)
 	$(MAKE) $(VENV)/installed
 
 upgrade: $(VENV)/installed
 	$(LOCK_COMMAND) --upgrade
+	cmp -s $(LOCK).new $(LOCK) && rm $(LOCK).new || mv $(LOCK).new $(LOCK)
 	$(MAKE) $(VENV)/installed
 
 run: $(VENV)/installed
