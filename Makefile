@@ -2,13 +2,33 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint format
+LOCK := requirements/lock.txt
 
-$(VENV)/installed: pyproject.toml
+.PHONY: run test bench lint format lock upgrade
+
+# Installs exactly the versions in the lock, each checked against its hash, with nothing
+# resolved at install time: CI, production and every developer run the same packages.
+$(VENV)/installed: $(LOCK)
 	@python=$$(devtools/find-python) && echo "Using $$python" && $$python -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(LOCK)
 	touch $@
+
+# Re-resolves the lock from pyproject.toml for Python 3.12+ on any platform: `make lock`
+# after changing a dependency (other pins stay), `make upgrade` to take the newest allowed.
+# An unchanged result leaves the lock untouched, so nothing is reinstalled.
+LOCK_COMMAND = cp $(LOCK) $(LOCK).new && $(PY) -m uv pip compile pyproject.toml --extra dev \
+	--universal --python-version 3.12 --generate-hashes --custom-compile-command "make lock" \
+	--quiet --output-file $(LOCK).new
+
+lock: $(VENV)/installed
+	$(LOCK_COMMAND)
+	cmp -s $(LOCK).new $(LOCK) && rm $(LOCK).new || mv $(LOCK).new $(LOCK)
+	$(MAKE) $(VENV)/installed
+
+upgrade: $(VENV)/installed
+	$(LOCK_COMMAND) --upgrade
+	cmp -s $(LOCK).new $(LOCK) && rm $(LOCK).new || mv $(LOCK).new $(LOCK)
+	$(MAKE) $(VENV)/installed
 
 run: $(VENV)/installed
 	$(PY) -m devtools.run

@@ -111,8 +111,8 @@ def make_users(mailboxes: dict[str, str], extra: int) -> dict[str, list[str]]:
     cookies = {}
     for username, email in mailboxes.items():
         user = User.objects.create_user(username, email=email, password=secrets.token_hex(8))
-        profile = Profile.objects.create(user=user, webmail_access="automatic")
-        profile.set_email_password(PASSWORD)
+        profile = Profile(user=user, webmail_access="automatic")
+        profile.set_email_password(PASSWORD)  # before the first save: Automatic needs one
         profile.save()
         cookies[username] = []
         for _ in range(extra):

@@ -1,15 +1,30 @@
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_permission_codename, get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from settings_app.forms import EmailPasswordField, password_choice_errors
 from settings_app.models import AuditEvent, Profile
-from settings_app.services import audit_profile_change
+from settings_app.services import EMAIL_TAKEN, audit_profile_change, email_taken
 
 User = get_user_model()
+
+# The profile fields a password change writes besides the ones the form shows.
+PASSWORD_FIELDS = ["email_password_token", "email_password_rejected_at", "webmail_access"]
+
+
+class UserAdminChangeForm(UserChangeForm):
+    """Django's user form, refusing an address another user already has."""
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email", "")
+        if email_taken(email, by_other_than=self.instance):
+            raise forms.ValidationError(EMAIL_TAKEN)
+        return email
 
 
 class ProfileAdminForm(forms.ModelForm):
@@ -26,6 +41,13 @@ class ProfileAdminForm(forms.ModelForm):
 
     def clean(self):
         cleaned_data = super().clean()
+        if self.instance.pk is not None and self.has_changed():
+            # The admin's change view runs in one transaction: lock the row until the save and
+            # judge the choices by what a rotation or a Settings save may have written since
+            # the row was read, which is also what the save keeps.
+            locked = Profile.objects.select_for_update().get(pk=self.instance.pk)
+            self.instance.email_password_token = locked.email_password_token
+            self.instance.email_password_rejected_at = locked.email_password_rejected_at
         for field, error in password_choice_errors(cleaned_data, self.instance).items():
             self.add_error(field, error)
         return cleaned_data
@@ -34,12 +56,19 @@ class ProfileAdminForm(forms.ModelForm):
     def save(self, commit=True):
         profile = super().save(commit=False)
         password = self.cleaned_data.get("email_password")
+        columns = {field.name for field in Profile._meta.concrete_fields}
+        changed = [name for name in self.changed_data if name in columns]
         if self.cleaned_data.get("clear_email_password"):
             profile.clear_email_password()
+            changed += PASSWORD_FIELDS
         if password:
             profile.set_email_password(password)
-        if commit:
+            changed += PASSWORD_FIELDS
+        if commit and profile._state.adding:
             profile.save()
+        elif commit:
+            # Only what this form changed: never write back a token read before a rotation.
+            profile.save(update_fields=sorted(set(changed)))
         return profile
 
 
@@ -67,6 +96,7 @@ class ProfileInline(admin.StackedInline):
 class UserWithProfileAdmin(UserAdmin):
     """Users with their contact information; the email password never reaches error reports."""
 
+    form = UserAdminChangeForm
     inlines = [ProfileInline]
     list_display = [
         "username",
@@ -110,14 +140,24 @@ class UserWithProfileAdmin(UserAdmin):
         profile = getattr(user, "profile", None)
         return bool(profile and profile.has_email_password)
 
-    @admin.action(description="Clear saved email passwords")
+    def has_change_profile_permission(self, request) -> bool:
+        """Let actions that change contact information run only for those who may change both."""
+        codename = get_permission_codename("change", Profile._meta)
+        return self.has_change_permission(request) and request.user.has_perm(
+            f"{Profile._meta.app_label}.{codename}"
+        )
+
+    # Both actions declare the permission they need, so Django neither offers nor runs them
+    # (a crafted POST included) for staff who may only view users.
+    @admin.action(description="Clear saved email passwords", permissions=["change_profile"])
+    @transaction.atomic
     def clear_email_passwords(self, request, queryset):
         profiles = Profile.objects.filter(user__in=queryset).exclude(email_password_token="")
         count = 0
-        for profile in profiles.select_related("user"):
+        for profile in profiles.select_related("user").select_for_update(of=("self",)):
             access_before = profile.webmail_access
             profile.clear_email_password()
-            profile.save()
+            profile.save(update_fields=PASSWORD_FIELDS)
             audit_profile_change(
                 actor=request.user,
                 subject=profile.user,
@@ -130,7 +170,7 @@ class UserWithProfileAdmin(UserAdmin):
             count += 1
         self.message_user(request, f"Cleared {count} saved email password(s).", messages.SUCCESS)
 
-    @admin.action(description="Switch webmail access to Manual")
+    @admin.action(description="Switch webmail access to Manual", permissions=["change_profile"])
     def switch_to_manual(self, request, queryset):
         profiles = (
             Profile.objects.filter(user__in=queryset)

@@ -33,3 +33,37 @@ def check_encryption_keys(app_configs, **kwargs):
             )
         ]
     return [checks.Error(problem, hint=hint, id="settings_app.E001")]
+
+
+@checks.register(checks.Tags.database)
+def check_one_user_per_email_address(app_configs, databases=None, **kwargs):
+    """Name addresses shared by several users: migration 0004 skips its unique index then."""
+    from django.contrib.auth import get_user_model
+    from django.db import DatabaseError
+    from django.db.models import Count
+    from django.db.models.functions import Lower
+
+    if not databases:
+        return []
+    try:
+        shared = list(
+            get_user_model()
+            .objects.exclude(email="")
+            .values(address=Lower("email"))
+            .annotate(users=Count("pk"))
+            .filter(users__gt=1)
+            .values_list("address", flat=True)[:10]
+        )
+    except DatabaseError:  # tables not made yet: migrate runs the checks first
+        return []
+    if not shared:
+        return []
+    return [
+        checks.Warning(
+            "Several users share the email address(es) " + ", ".join(sorted(shared)) + ".",
+            hint="Give each user their own address in the admin, then run "
+            "`manage.py migrate settings_app 0003 && manage.py migrate settings_app` so the "
+            "database refuses shared addresses too.",
+            id="settings_app.W002",
+        )
+    ]

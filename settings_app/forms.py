@@ -101,6 +101,12 @@ class SettingsForm(forms.Form):
         self.user = user
         self.profile = profile
 
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if services.email_taken(email, by_other_than=self.user):
+            raise forms.ValidationError(services.EMAIL_TAKEN)
+        return email
+
     def clean(self):
         cleaned_data = super().clean()
         for field, error in password_choice_errors(cleaned_data, self.profile).items():
@@ -108,15 +114,21 @@ class SettingsForm(forms.Form):
         return cleaned_data
 
     @sensitive_variables("data")
-    def save(self) -> None:
+    def save(self) -> bool:
+        """Save, or add an error and return False when a change saved meanwhile conflicts."""
         data = self.cleaned_data
-        services.settings_update(
-            user=self.user,
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            email=data["email"],
-            phone=data["phone"],
-            new_password=data["email_password"],
-            clear_password=data["clear_email_password"],
-            webmail_access=data["webmail_access"],
-        )
+        try:
+            services.settings_update(
+                user=self.user,
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+                phone=data["phone"],
+                new_password=data["email_password"],
+                clear_password=data["clear_email_password"],
+                webmail_access=data["webmail_access"],
+            )
+        except services.SettingsConflict as conflict:
+            self.add_error(conflict.field, conflict.message)
+            return False
+        return True

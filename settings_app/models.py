@@ -33,6 +33,15 @@ class Profile(models.Model):
     class Meta:
         verbose_name = "contact information"
         verbose_name_plural = "contact information"
+        constraints = [
+            # The last guard behind the forms and services: Automatic with nothing saved would
+            # send every Webmail visit to a sign-in that cannot happen.
+            models.CheckConstraint(
+                condition=models.Q(webmail_access="manual") | ~models.Q(email_password_token=""),
+                name="automatic_needs_a_saved_password",
+                violation_error_message="Automatic sign-in needs a saved email password.",
+            )
+        ]
 
     def __str__(self):
         return f"Contact information of {self.user}"

@@ -2,11 +2,37 @@
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto
 from settings_app.models import AuditEvent, Profile, profile_for
+
+EMAIL_TAKEN = "Another user already has this email address; each user needs their own."
+AUTOMATIC_NEEDS_PASSWORD = (
+    "Automatic sign-in needs a saved email password, and the saved one was removed meanwhile "
+    "(perhaps in another tab). Enter your app password above, or choose Manual."
+)
+
+
+class SettingsConflict(Exception):
+    """The change no longer fits what was saved meanwhile; `field` names the form field to blame."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+def email_taken(email: str, *, by_other_than=None) -> bool:
+    """Tell whether a user other than `by_other_than` has this address, whatever its case."""
+    if not email:
+        return False
+    others = get_user_model().objects.filter(email__iexact=email)
+    if by_other_than is not None and by_other_than.pk is not None:
+        others = others.exclude(pk=by_other_than.pk)
+    return others.exists()
 
 
 def audit_record(*, actor, subject, action: str, source: str, detail: str = "") -> AuditEvent:
@@ -63,24 +89,38 @@ def settings_update(
     clear_password: bool,
     webmail_access: str,
 ) -> None:
-    """Save the Settings form: blank `new_password` keeps the saved one."""
+    """Save the Settings form: blank `new_password` keeps the saved one.
+
+    Raise SettingsConflict, saving nothing, when the address belongs to another user or when
+    Automatic would be left without a password by a change saved meanwhile.
+    """
     profile_for(user)
     with transaction.atomic():
-        # Lock the row so two tabs saving at once apply one after the other.
+        # Lock the row so two tabs saving at once apply one after the other, and check the
+        # choices again against what the other tab left: the form checked an older row.
         profile = Profile.objects.select_for_update().get(user=user)
         access_before = profile.webmail_access
+        if email_taken(email, by_other_than=user):
+            raise SettingsConflict("email", EMAIL_TAKEN)
         if email != user.email:
             # A rejection was for the old address.
             profile.email_password_rejected_at = None
-        user.first_name, user.last_name, user.email = first_name, last_name, email
-        user.save(update_fields=["first_name", "last_name", "email"])
         profile.phone = phone
         if clear_password:
             profile.clear_email_password()
         if new_password:
             profile.set_email_password(new_password)
         profile.webmail_access = webmail_access
+        if profile.signs_in_automatically and not profile.has_email_password:
+            raise SettingsConflict("webmail_access", AUTOMATIC_NEEDS_PASSWORD)
         profile.save()
+        user.first_name, user.last_name, user.email = first_name, last_name, email
+        try:
+            with transaction.atomic():
+                user.save(update_fields=["first_name", "last_name", "email"])
+        except IntegrityError:  # another user took the address after the check above
+            user.refresh_from_db(fields=["first_name", "last_name", "email"])
+            raise SettingsConflict("email", EMAIL_TAKEN) from None
         audit_profile_change(
             actor=user,
             subject=user,

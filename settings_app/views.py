@@ -19,8 +19,7 @@ def show(request):
 def edit(request):
     profile = profile_for(request.user)
     form = SettingsForm(request.POST or None, user=request.user, profile=profile)
-    if form.is_valid():
-        form.save()
+    if form.is_valid() and form.save():
         messages.success(request, "Your settings were saved.")
         return redirect("settings_app:show")
     return render(request, "settings_app/edit.html", {"form": form, "profile": profile})

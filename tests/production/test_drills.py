@@ -11,12 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 
 from settings_app import crypto
 from settings_app.models import AuditEvent, Profile
-from tests.conftest import APP_PASSWORD, make_user, user_with_mailbox
+from tests.conftest import APP_PASSWORD, make_user, save_password, user_with_mailbox
 from tests.production.conftest import Browser, fetch, imap_env, session_cookie
 from tests.production.proxy import Relay
 from tests.production.test_pages import strict_policy
@@ -157,6 +157,66 @@ def test_two_tabs_saving_at_once_leave_one_whole_password(transactional_db, djan
         profile = Profile.objects.get(user=user)
         assert profile.get_email_password() in candidates
         assert profile.webmail_access == "automatic"
+
+
+def test_two_tabs_removing_the_password_and_keeping_automatic_never_leave_automatic_without_one(
+    database_url, django_user_model
+):
+    user = make_user(django_user_model, "alice")
+    remove = form_data(user, clear_email_password="on", webmail_access="manual")
+    keep_automatic = form_data(user, webmail_access="automatic")
+    for first, second in [(remove, keep_automatic), (keep_automatic, remove)]:
+        save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+        locked, release, statuses = threading.Event(), threading.Event(), {}
+
+        def hold_the_row(locked=locked, release=release):
+            with transaction.atomic():
+                Profile.objects.select_for_update().get(user=user)
+                locked.set()
+                release.wait(30)
+            connection.close()
+
+        def tab(data, statuses=statuses):
+            client = Client()
+            client.force_login(user)
+            response = client.post("/settings/edit/", data)
+            statuses[data["webmail_access"]] = (response.status_code, response.content.decode())
+            connection.close()
+
+        # Both tabs validate against the row with its password, then queue for the row in
+        # this order; the first tab's change lands before the second tab's.
+        threads = [threading.Thread(target=hold_the_row)]
+        threads[0].start()
+        assert locked.wait(10)
+        for waiting, data in enumerate([first, second], start=1):
+            threads.append(threading.Thread(target=tab, args=(data,)))
+            threads[-1].start()
+            wait_for_lock_waiters(waiting)
+        release.set()
+        for thread in threads:
+            thread.join(30)
+
+        profile = Profile.objects.get(user=user)
+        assert not (profile.signs_in_automatically and not profile.has_email_password)
+        assert statuses["manual"][0] == 302
+        assert profile.email_password_token == ""
+        if first is remove:
+            status, page = statuses["automatic"]
+            assert status == 200 and "the saved one was removed meanwhile" in page
+
+
+def wait_for_lock_waiters(count):
+    deadline = time.monotonic() + 10
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0] >= count:
+                return
+            time.sleep(0.05)
+    raise AssertionError(f"{count} request(s) never queued for the row")
 
 
 def test_fifty_users_at_once_each_see_only_their_own_mailbox(serve, dovecot, django_user_model):

@@ -1,7 +1,14 @@
 import re
+from contextlib import contextmanager
 
-from settings_app.models import Profile
-from tests.conftest import APP_PASSWORD, save_password
+import pytest
+from cryptography.fernet import Fernet
+from django.contrib.auth.models import Permission
+from django.db.models.signals import post_init
+
+from settings_app import crypto, services
+from settings_app.models import AuditEvent, Profile
+from tests.conftest import APP_PASSWORD, make_user, save_password
 
 
 def inline_data(user, **changes):
@@ -204,3 +211,182 @@ def test_an_admin_creates_a_staff_user_with_a_password(admin_client):
     profile = Profile.objects.get(user__username="carol")
     assert profile.get_email_password() == APP_PASSWORD
     assert profile.webmail_access == "automatic"
+
+
+def staff_client(client, django_user_model, *codenames):
+    """A client signed in as a staff member holding only the named permissions."""
+    staff = make_user(django_user_model, "viewer", is_staff=True)
+    staff.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client.force_login(staff)
+    return client
+
+
+VIEW_ONLY = ["view_user", "view_profile"]
+MAY_CHANGE = ["view_user", "change_user", "view_profile", "change_profile"]
+ACTIONS = ["clear_email_passwords", "switch_to_manual"]
+
+
+@pytest.mark.parametrize(
+    "codenames",
+    [VIEW_ONLY, ["view_user", "change_user", "view_profile"]],
+    ids=["view", "no-profile"],
+)
+def test_staff_who_may_not_change_contact_information_are_not_offered_the_actions(
+    client, django_user_model, user, codenames
+):
+    viewer = staff_client(client, django_user_model, *codenames)
+
+    response = viewer.get("/admin/auth/user/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "alice@example.test" in page
+    for action in ACTIONS:
+        assert f'value="{action}"' not in page
+
+
+def test_staff_who_may_change_users_and_contact_information_are_offered_the_actions(
+    client, django_user_model, user
+):
+    page = staff_client(client, django_user_model, *MAY_CHANGE).get("/admin/auth/user/")
+
+    for action in ACTIONS:
+        assert f'value="{action}"' in page.content.decode()
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_view_only_staff_member_cannot_forge_an_action(
+    client, django_user_model, user, other_user, action
+):
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    save_password(other_user, access=Profile.WebmailAccess.AUTOMATIC)
+    viewer = staff_client(client, django_user_model, *VIEW_ONLY)
+
+    response = viewer.post(
+        "/admin/auth/user/",
+        {"action": action, "_selected_action": [user.pk, other_user.pk], "index": "0"},
+        follow=True,
+    )
+
+    assert response.status_code in (200, 403)
+    for profile in Profile.objects.all():
+        assert profile.get_email_password() == APP_PASSWORD
+        assert profile.webmail_access == "automatic"
+    assert not AuditEvent.objects.exists()
+
+
+def test_staff_who_may_change_users_and_contact_information_can_clear_passwords(
+    client, django_user_model, user
+):
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    editor = staff_client(client, django_user_model, *MAY_CHANGE)
+
+    response = editor.post(
+        "/admin/auth/user/",
+        {"action": "clear_email_passwords", "_selected_action": [user.pk]},
+        follow=True,
+    )
+
+    assert "Cleared 1 saved email password(s)." in response.content.decode()
+    assert Profile.objects.get(user=user).email_password_token == ""
+
+
+@contextmanager
+def meanwhile(change):
+    """Run `change` once, just after the admin has read a user's contact information."""
+    done = []
+
+    def receiver(sender, instance, **kwargs):
+        if instance.pk is not None and not done:
+            done.append(True)
+            change()
+
+    post_init.connect(receiver, sender=Profile)
+    try:
+        yield done
+    finally:
+        post_init.disconnect(receiver, sender=Profile)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"profile-0-webmail_access": "manual"}, {"first_name": "Alicia"}, {"profile-0-phone": "0123"}],
+    ids=["access", "name", "phone"],
+)
+def test_an_admin_save_keeps_a_rotation_made_meanwhile(admin_client, user, settings, changes):
+    new, old = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [old]
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    form = inline_data(user, **changes)
+    settings.ENCRYPTION_KEYS = [new, old]
+
+    with meanwhile(services.profile_tokens_rotate) as done:
+        response = admin_client.post(change_url(user), form)
+
+    assert done and response.status_code == 302, response.content.decode()
+    profile = Profile.objects.get(user=user)
+    assert crypto.is_current(profile.email_password_token)
+    settings.ENCRYPTION_KEYS = [new]
+    assert profile.get_email_password() == APP_PASSWORD
+
+
+def test_an_admin_save_keeps_a_password_saved_in_settings_meanwhile(admin_client, user):
+    save_password(user, password="the-old-app-password", access=Profile.WebmailAccess.AUTOMATIC)
+    form = inline_data(user, **{"profile-0-phone": "0123"})
+
+    def settings_save():
+        services.settings_update(
+            user=user,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            email=user.email,
+            phone="",
+            new_password=APP_PASSWORD,
+            clear_password=False,
+            webmail_access="automatic",
+        )
+
+    with meanwhile(settings_save) as done:
+        response = admin_client.post(change_url(user), form)
+
+    assert done and response.status_code == 302, response.content.decode()
+    profile = Profile.objects.get(user=user)
+    assert profile.get_email_password() == APP_PASSWORD
+    assert profile.phone == "0123"
+
+
+def test_an_admin_cannot_keep_automatic_when_the_password_was_removed_meanwhile(admin_client, user):
+    save_password(user, access=Profile.WebmailAccess.MANUAL)
+    form = inline_data(user, **{"profile-0-webmail_access": "automatic"})
+
+    def removed_in_settings():
+        Profile.objects.filter(user=user).update(email_password_token="")
+
+    with meanwhile(removed_in_settings) as done:
+        response = admin_client.post(change_url(user), form)
+
+    assert done and response.status_code == 200
+    assert "Automatic sign-in needs a saved email password" in response.content.decode()
+    profile = Profile.objects.get(user=user)
+    assert (profile.webmail_access, profile.email_password_token) == ("manual", "")
+
+
+def test_the_admin_refuses_an_address_another_user_has_whatever_its_case(
+    admin_client, user, other_user
+):
+    response = admin_client.post(
+        change_url(user), inline_data(user, email="BOB@Example.TEST", first_name="Alicia")
+    )
+
+    assert response.status_code == 200
+    assert "Another user already has this email address" in response.content.decode()
+    user.refresh_from_db()
+    assert (user.email, user.first_name) == ("alice@example.test", "Alice")
+
+
+def test_the_admin_keeps_a_users_own_address_in_another_case(admin_client, user):
+    response = admin_client.post(change_url(user), inline_data(user, email="ALICE@example.test"))
+
+    assert response.status_code == 302, response.content.decode()
+    user.refresh_from_db()
+    assert user.email == "ALICE@example.test"
