@@ -150,6 +150,7 @@ _ADMIN_CODES = {"CONTACTADMIN", "EXPIRED", "PRIVACYREQUIRED"}
 _EXCHANGE_NOT_CONNECTED = "user is authenticated but not connected"
 _CODE = re.compile(r"\[([A-Za-z-]+)[\] ]")
 _COMMAND_FAILED = re.compile(r"^[a-z]+ failed: ")  # how imapclient starts its error text
+_BYTES_REPR = re.compile(r"^b(['\"])(.*)\1$")  # imaplib sometimes gives the answer as b'...'
 
 
 def response_code(text: str) -> str:
@@ -165,15 +166,14 @@ def _refusal(text: str, host: str) -> MailError | None:
     if code in _LIMIT_CODES:
         return TooManyConnections(
             f"Your mailbox has too many open connections to {host} just now (Webmail, phones and "
-            "mail programs on computers all count). Webmail will try again shortly: please try "
-            "again in a minute. If this keeps happening, close mail programs you no longer use "
-            f"or ask your IT administrator.{said}"
+            "mail programs on computers all count), so the server would not open another. "
+            "Please try again in a minute; if this keeps happening, close mail programs you no "
+            f"longer use or ask your IT administrator.{said}"
         )
     if code in _UNAVAILABLE_CODES or _EXCHANGE_NOT_CONNECTED in text.lower():
         return TemporarilyUnavailable(
-            f"{host} accepted the sign-in but cannot open your mailbox just now. This is usually "
-            "a passing problem at the mail server, not your password: please try again in a few "
-            f"minutes.{said}"
+            f"{host} cannot open your mailbox just now. This is usually a passing problem at the "
+            f"mail server, not your password: please try again in a few minutes.{said}"
         )
     if code in _ADMIN_CODES:
         return AccountProblem(
@@ -187,6 +187,7 @@ def _refusal(text: str, host: str) -> MailError | None:
 def _server_said(text: str) -> str:
     """The server's own words, briefly, for the IT administrator."""
     words = _COMMAND_FAILED.sub("", CONTROL.sub(" ", text).strip())
+    words = _BYTES_REPR.sub(r"\2", words)
     if not words:
         return ""
     return f" (The server said: “{words[:200]}”.)"
@@ -916,15 +917,21 @@ class Mailbox:
         """
         limit = settings.WEBMAIL_DOWNLOAD_TIMEOUT
         ends = time.monotonic() + limit
+        too_long = f"The download took longer than {limit:g} seconds and was stopped."
         offset = 0
         while True:
             left = ends - time.monotonic()
             if left <= 0:
                 self.broken = True  # a FETCH may be half read; the connection is not reused
-                raise TimedOut(f"The download took longer than {limit:g} seconds and was stopped.")
-            with self.deadline(min(self.server.timeout, left)):
-                self.select(folder)
-                data = self.part_bytes(number, uid, offset, chunk)
+                raise TimedOut(too_long)
+            try:
+                with self.deadline(min(self.server.timeout, left)):
+                    self.select(folder)
+                    data = self.part_bytes(number, uid, offset, chunk)
+            except TimedOut as exc:
+                if time.monotonic() < ends:
+                    raise
+                raise TimedOut(too_long) from exc
             if not data:
                 return
             yield data
