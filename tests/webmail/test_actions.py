@@ -5,6 +5,7 @@ import re
 import pytest
 from django.test import Client
 
+from devtools.maildir import make_folder
 from tests.conftest import APP_PASSWORD, FLAVOURS, each_flavour
 from webmail import imap
 
@@ -181,3 +182,21 @@ def test_mark_unread_on_the_message_page_leaves_it_unread(user_client, automatic
 
     assert response.redirect_chain[-1][0] == "/webmail/"
     assert b"\\Seen" not in server_view(mailbox)[55]
+
+
+def test_delete_uses_the_real_trash_not_a_folder_named_like_it(
+    user_client, automatic_user, mailbox
+):
+    make_folder(mailbox.maildir, "Archive/Trash")  # a decoy: named Trash, not the Trash
+    mailbox.dovecot.give_to_dovecot(mailbox.maildir)
+    trash = mailbox.folder("trash")
+
+    act(user_client, "delete", [8])
+    confirm = act(user_client, "delete", [1], folder=trash)
+    in_decoy = act(user_client, "delete", [1], folder="Archive/Trash")
+
+    assert 8 not in server_view(mailbox)
+    assert len(server_view(mailbox, trash)) == 1
+    assert "Delete 1 message for good?" in confirm.content.decode()  # Trash deletes for good
+    assert "Delete 1 message for good?" not in in_decoy.content.decode()
+    assert server_view(mailbox, "Archive/Trash") == {}
