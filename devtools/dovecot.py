@@ -55,26 +55,7 @@ userdb {{
   args = uid={uid} gid={gid} home={root}/mail/%u
 }}
 
-namespace inbox {{
-  inbox = yes
-  separator = /
-  mailbox Drafts {{
-    special_use = \\Drafts
-    auto = create
-  }}
-  mailbox Sent {{
-    special_use = \\Sent
-    auto = create
-  }}
-  mailbox Trash {{
-    special_use = \\Trash
-    auto = create
-  }}
-  mailbox Junk {{
-    special_use = \\Junk
-    auto = create
-  }}
-}}
+{namespace}
 
 service imap-login {{
   inet_listener imap {{
@@ -96,7 +77,70 @@ service anvil {{
     mode = 0
   }}
 }}
+{extra}
 """
+
+# Dovecot as shipped: folders carry special-use flags, LIST-STATUS and MOVE are offered.
+DOVECOT_NAMESPACE = """\
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    special_use = \\Drafts
+    auto = create
+  }
+  mailbox Sent {
+    special_use = \\Sent
+    auto = create
+  }
+  mailbox Trash {
+    special_use = \\Trash
+    auto = create
+  }
+  mailbox Junk {
+    special_use = \\Junk
+    auto = create
+  }
+}"""
+
+# Like Exchange: its folder names with no special-use flags, and after sign-in only the
+# capabilities Exchange announces, without MOVE (which some of its servers lack) so that
+# Webmail's fallbacks (names, STATUS per folder, COPY and expunge) run against a real server.
+EXCHANGE_NAMESPACE = """\
+namespace inbox {
+  inbox = yes
+  separator = /
+  mailbox Drafts {
+    auto = create
+  }
+  mailbox "Sent Items" {
+    auto = create
+  }
+  mailbox "Deleted Items" {
+    auto = create
+  }
+  mailbox "Junk Email" {
+    auto = create
+  }
+  mailbox Archive {
+    auto = create
+  }
+}
+protocol imap {
+  imap_capability = IMAP4rev1 SASL-IR ID IDLE LITERAL+ UIDPLUS CHILDREN NAMESPACE UNSELECT
+}"""
+
+FLAVOURS = {"dovecot": DOVECOT_NAMESPACE, "exchange": EXCHANGE_NAMESPACE}
+# The special folders of each flavour, by use.
+FOLDER_NAMES = {
+    "dovecot": {"drafts": "Drafts", "sent": "Sent", "trash": "Trash", "junk": "Junk"},
+    "exchange": {
+        "drafts": "Drafts",
+        "sent": "Sent Items",
+        "trash": "Deleted Items",
+        "junk": "Junk Email",
+    },
+}
 
 
 class DovecotMissing(RuntimeError):
@@ -131,9 +175,18 @@ def ensure_installed(*, may_install: bool) -> None:
 
 
 class Dovecot:
-    """A private Dovecot in `root`, listening on 127.0.0.1 (IMAPS on `port`)."""
+    """A private Dovecot in `root`, listening on 127.0.0.1 (IMAPS on `port`).
 
-    def __init__(self, root: Path, *, port: int | None = None):
+    `flavour` is "dovecot" (as shipped) or "exchange" (trimmed to look like Exchange). `extra`
+    holds settings for a test about them (a lower connection limit, say); never a looser one.
+    """
+
+    def __init__(
+        self, root: Path, *, port: int | None = None, flavour: str = "dovecot", extra: str = ""
+    ):
+        self.flavour = flavour
+        self.folder_names = FOLDER_NAMES[flavour]
+        self.extra = extra
         self.root = Path(root).resolve()
         self.port = port or free_port()
         self.starttls_port = free_port()
@@ -181,6 +234,8 @@ class Dovecot:
                 uid=self.uid,
                 gid=self.gid,
                 capability_line=f"imap_capability = {capabilities}" if capabilities else "",
+                namespace=FLAVOURS[self.flavour],
+                extra=self.extra,
             )
         )
         self.process = subprocess.Popen(
@@ -250,7 +305,9 @@ class Dovecot:
     def _write_password(self, email: str, password: str) -> None:
         if "/" in email or email.startswith("."):
             raise ValueError("Not a usable user name for a passwd-file.")
-        (self.root / "passwd.d" / email).write_text(f"{email}:{{PLAIN}}{password}\n")
+        (self.root / "passwd.d" / email).write_text(
+            f"{email}:{{PLAIN}}{password}\n", encoding="utf-8"
+        )
 
     def maildir(self, email: str) -> Path:
         return self.root / "mail" / email

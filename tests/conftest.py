@@ -84,15 +84,47 @@ def save_password(user, password=APP_PASSWORD, access=Profile.WebmailAccess.MANU
     return profile
 
 
-@pytest.fixture(scope="session")
-def dovecot(tmp_path_factory):
-    """A real Dovecot for the whole run (`make test` installs dovecot-imapd)."""
+def _start_dovecot(tmp_path_factory, flavour: str):
     try:
         dovecot_server.ensure_installed(may_install=False)
     except dovecot_server.DovecotMissing as exc:
         pytest.fail(f"{exc} (make test installs it)")
-    with dovecot_server.Dovecot(tmp_path_factory.mktemp("dovecot")) as server:
+    return dovecot_server.Dovecot(tmp_path_factory.mktemp(flavour), flavour=flavour)
+
+
+@pytest.fixture(scope="session")
+def stock_dovecot(tmp_path_factory):
+    """A real Dovecot for the whole run (`make test` installs dovecot-imapd)."""
+    with _start_dovecot(tmp_path_factory, "dovecot") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def dovecot(stock_dovecot):
+    """The mail server tests use: Dovecot as shipped, unless a module asks for each flavour."""
+    return stock_dovecot
+
+
+@pytest.fixture(scope="session")
+def exchange_dovecot(tmp_path_factory):
+    """A real Dovecot trimmed to look like Exchange: its folder names without special-use
+    flags, and no LIST-STATUS, MOVE or SPECIAL-USE, so Webmail's fallbacks meet a real server."""
+    with _start_dovecot(tmp_path_factory, "exchange") as server:
+        yield server
+
+
+def each_flavour(request):
+    """For a test module's own `dovecot` fixture: run its tests on both kinds of server.
+
+    @pytest.fixture(params=list(FLAVOURS))
+    def dovecot(request):
+        return each_flavour(request)
+    """
+    return request.getfixturevalue(FLAVOURS[request.param])
+
+
+# Test ids and the session fixtures that run each kind of server.
+FLAVOURS = {"dovecot": "stock_dovecot", "exchange": "exchange_dovecot"}
 
 
 @pytest.fixture
@@ -116,6 +148,10 @@ class TestMailbox:
     email: str
     maildir: Path
     dovecot: object
+
+    def folder(self, use: str) -> str:
+        """The name of this server's folder for `use` ("trash", "sent", "drafts", "junk")."""
+        return self.dovecot.folder_names[use]
 
     def deliver(self, raw: bytes, **options) -> None:
         deliver(self.maildir, raw, **options)

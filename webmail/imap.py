@@ -47,7 +47,7 @@ _FLAGS_ANSWER = re.compile(rb"^(\d+) \((?=.*\bUID (\d+))(?=.*\bFLAGS \(([^)]*)\)
 # Envelopes a connection keeps for reuse; past this many it starts again.
 SUMMARY_CACHE_SIZE = 5_000
 MICROSOFT_HOSTS = ("office365.com", "outlook.com", "office.com", "microsoft.com")
-SPECIAL_USE = ("\\Drafts", "\\Sent", "\\Trash", "\\Junk")
+SPECIAL_USE = ("\\Drafts", "\\Sent", "\\Trash", "\\Junk", "\\Archive")
 SPECIAL_ORDER = {"\\Drafts": 1, "\\Sent": 2, "\\Trash": 3}
 SPECIAL_NAMES = {
     "drafts": "\\Drafts",
@@ -60,7 +60,17 @@ SPECIAL_NAMES = {
     "junk": "\\Junk",
     "junk email": "\\Junk",
     "spam": "\\Junk",
+    "archive": "\\Archive",
 }
+SECURITY_CHOICES = ("ssl", "starttls")
+# Servers delay a rejected password by seconds to slow guessing (Dovecot 2 s by default, others
+# more). The answer to the password gets this long on top of the timeout, so a slow "no" is read
+# as a rejection, not as a server that hangs.
+REJECTION_DELAY_ALLOWANCE = 10.0
+# Without LIST-STATUS each folder's counts cost a STATUS command: they are kept this long per
+# connection, and fetched within this share of the timeout (the rest show no count for now).
+STATUS_TTL_SECONDS = 30.0
+STATUS_SHARE_OF_TIMEOUT = 0.3
 SEARCH_FIELDS = {"sender": "FROM", "subject": "SUBJECT", "text": "TEXT"}
 _PART_NUMBER = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
 
@@ -132,6 +142,57 @@ class NotFound(MailError):
     title = "Not found"
 
 
+# RFC 5530 response codes that say why a server refused, when it was not the password.
+_LIMIT_CODES = {"LIMIT", "INUSE"}
+_UNAVAILABLE_CODES = {"UNAVAILABLE", "SERVERBUG"}
+_ADMIN_CODES = {"CONTACTADMIN", "EXPIRED", "PRIVACYREQUIRED"}
+# Exchange answers this, with no code, when the mailbox behind a good sign-in cannot be reached.
+_EXCHANGE_NOT_CONNECTED = "user is authenticated but not connected"
+_CODE = re.compile(r"\[([A-Za-z-]+)[\] ]")
+_COMMAND_FAILED = re.compile(r"^[a-z]+ failed: ")  # how imapclient starts its error text
+_BYTES_REPR = re.compile(r"^b(['\"])(.*)\1$")  # imaplib sometimes gives the answer as b'...'
+
+
+def response_code(text: str) -> str:
+    """The RFC 5530 code of a server answer ("LIMIT" for "NO [LIMIT] Too many"), or ""."""
+    match = _CODE.search(text[:200])
+    return match.group(1).upper() if match else ""
+
+
+def _refusal(text: str, host: str) -> MailError | None:
+    """The error a refusal with `text` stands for, if its code says it is not the password."""
+    code = response_code(text)
+    said = _server_said(text)
+    if code in _LIMIT_CODES:
+        return TooManyConnections(
+            f"Your mailbox has too many open connections to {host} just now (Webmail, phones and "
+            "mail programs on computers all count), so the server would not open another. "
+            "Please try again in a minute; if this keeps happening, close mail programs you no "
+            f"longer use or ask your IT administrator.{said}"
+        )
+    if code in _UNAVAILABLE_CODES or _EXCHANGE_NOT_CONNECTED in text.lower():
+        return TemporarilyUnavailable(
+            f"{host} cannot open your mailbox just now. This is usually a passing problem at the "
+            f"mail server, not your password: please try again in a few minutes.{said}"
+        )
+    if code in _ADMIN_CODES:
+        return AccountProblem(
+            f"{host} refused to open your mailbox for a reason only your IT administrator can "
+            "fix (the account may be expired, locked or need a setting changed). Your password "
+            f"was not the problem: please ask your IT administrator.{said}"
+        )
+    return None
+
+
+def _server_said(text: str) -> str:
+    """The server's own words, briefly, for the IT administrator."""
+    words = _COMMAND_FAILED.sub("", CONTROL.sub(" ", text).strip())
+    words = _BYTES_REPR.sub(r"\2", words)
+    if not words:
+        return ""
+    return f" (The server said: “{words[:200]}”.)"
+
+
 class UnsafeInput(ValueError):
     """User text that must not reach an IMAP command (control characters, say)."""
 
@@ -169,7 +230,7 @@ def check_part(number: str) -> str:
 class Server:
     host: str
     port: int
-    security: str  # "ssl" or "starttls"
+    security: str  # "ssl" or "starttls"; anything else is refused (require_encryption)
     ca_file: str
     timeout: float
 
@@ -190,6 +251,18 @@ class Server:
 
     def ssl_context(self) -> ssl.SSLContext:
         return _ssl_context(self.ca_file)
+
+    def require_encryption(self) -> None:
+        """Refuse any security setting but "ssl" or "starttls", wherever a connection starts.
+
+        The start-up check says the same, but a connection must never depend on it having run.
+        """
+        if self.security not in SECURITY_CHOICES:
+            raise MailError(
+                f"Webmail is set up with WEBMAIL_IMAP_SECURITY = {self.security!r}, which it "
+                "does not know, so it will not connect: it never sends a password unencrypted. "
+                "Please tell your administrator (the setting must be 'ssl' or 'starttls')."
+            )
 
 
 @cache
@@ -220,8 +293,8 @@ class Folder:
     name: str
     delimiter: str
     special: str | None = None
-    messages: int = 0
-    unseen: int = 0
+    messages: int | None = 0  # None: not known just now (shown without a count)
+    unseen: int | None = 0
     selectable: bool = True
 
     @property
@@ -315,6 +388,11 @@ class _Guard:
         self._timer.daemon = True
         self._timer.start()
 
+    def extend(self, seconds: float) -> None:
+        """Give the work under way `seconds` from now, unless the deadline already passed."""
+        if not self.expired:
+            self.start(seconds)
+
     def remaining(self) -> float:
         """Seconds left before the deadline (a little at least, so a call can fail cleanly)."""
         return max(0.1, self._ends - time.monotonic())
@@ -390,6 +468,7 @@ class _Plain(_GuardedMixin, imap4.IMAP4WithTimeout):
 
 class _Client(IMAPClient):
     def __init__(self, server: Server, guard: _Guard):
+        server.require_encryption()
         self._server = server
         self._guard = guard
         super().__init__(
@@ -404,6 +483,7 @@ class _Client(IMAPClient):
     def _create_IMAP4(self):
         if self.ssl:
             return _TLS(self.host, self.port, self.ssl_context, self._timeout.connect, self._guard)
+        self._server.require_encryption()  # only "starttls" may start in plain text
         return _Plain(self.host, self.port, self._timeout.connect, self._guard)
 
 
@@ -429,6 +509,8 @@ class Mailbox:
         # so a page shown again needs only its flags from the server.
         self._summaries: dict[tuple[str, int, int], Summary] = {}
         self._listed: set[tuple[str, int]] = set()  # (folder, UIDVALIDITY) seen in _summaries
+        # Folder counts read with STATUS, by folder: (when, messages, unseen).
+        self._counts: dict[str, tuple[float, int, int]] = {}
         # What views made from this connection's data, under keys they choose (Page.key).
         self.rendered: dict = {}
 
@@ -444,9 +526,9 @@ class Mailbox:
     # Deadlines and errors
 
     @contextmanager
-    def deadline(self) -> Iterator["Mailbox"]:
-        """Run the block within the server timeout, translating every failure."""
-        self._guard.start(self.server.timeout)
+    def deadline(self, seconds: float | None = None) -> Iterator["Mailbox"]:
+        """Run the block within the server timeout (or `seconds`), translating every failure."""
+        self._guard.start(self.server.timeout if seconds is None else seconds)
         try:
             with self._translated():
                 yield self
@@ -483,6 +565,7 @@ class Mailbox:
         """Connect and sign in; raise a MailError saying why not."""
         check_text(username, what="user name", max_length=320)
         check_text(password, what="password", max_length=1024)
+        self.server.require_encryption()
         with self.deadline():
             self._client = _Client(self.server, self._guard)
             if self.server.security == "starttls":
@@ -493,14 +576,41 @@ class Mailbox:
                     )
                 self._client.starttls(self.server.ssl_context())
                 self._guard.attach(self._client._imap.sock)
-            try:
-                self._client.login(username, password)
-            except imap_errors.LoginError as exc:
-                raise PasswordRejected(str(exc)) from exc
+            if not isinstance(self._client._imap.sock, ssl.SSLSocket):
+                raise ProtocolError("The connection is not encrypted, so no password is sent.")
+            self._log_in(username, password)
             # Keep the capabilities the server sent with its answer to LOGIN; SELECT would
             # forget them and imapclient would ask again.
             self._client.capabilities()
         return self
+
+    @sensitive_variables("password")
+    def _log_in(self, username: str, password: str) -> None:
+        """Send the password, and read the server's answer by its response code."""
+        patience = self.server.timeout + REJECTION_DELAY_ALLOWANCE
+        self._guard.extend(patience)
+        self._client.socket().settimeout(patience)
+        try:
+            if (username + password).isascii():
+                self._client.login(username, password)
+            elif self._client.has_capability("AUTH=PLAIN"):
+                # LOGIN can only carry ASCII (imaplib would refuse); SASL PLAIN is UTF-8.
+                self._client.plain_login(username, password)
+            else:
+                raise ProtocolError(
+                    f"{self.server.host} cannot take a user name or password with characters "
+                    "beyond plain ASCII (it does not offer AUTHENTICATE PLAIN)."
+                )
+        except imap_errors.LoginError as exc:
+            if isinstance(exc.__context__, imaplib.IMAP4.abort):
+                raise exc.__context__ from None  # the line dropped: no answer to the password
+            raise _refusal(str(exc), self.server.host) or PasswordRejected(str(exc)) from exc
+        finally:
+            # imaplib keeps the last lines it sent, LOGIN and the password among them.
+            with suppress(AttributeError):
+                self._client._imap._cmd_log.clear()
+            with suppress(OSError):
+                self._client.socket().settimeout(self.server.timeout)
 
     def close(self) -> None:
         """Log out politely if possible; never raise."""
@@ -530,6 +640,7 @@ class Mailbox:
             folders = self._folders_with_status()
         else:
             folders = self._folders_then_status()
+        _name_special_uses(folders)
         folders.sort(key=lambda folder: folder.sort_key)
         self.trash = next((f.name for f in folders if f.special == "\\Trash"), None)
         self._looked_for_trash = True
@@ -560,16 +671,42 @@ class Mailbox:
         return folders
 
     def _folders_then_status(self) -> list[Folder]:
+        """LIST, then STATUS per folder (Exchange): counts kept briefly, fetched within a budget.
+
+        A folder whose count is not known in time, or whose STATUS is refused, shows no count.
+        """
         folders = [
             _folder(flags, as_text(delimiter), name)
             for flags, delimiter, name in self._client.list_folders()
         ]
+        now = time.monotonic()
+        budget_ends = now + self.server.timeout * STATUS_SHARE_OF_TIMEOUT
         for folder in folders:
-            if folder.selectable:
-                status = self._client.folder_status(folder.name, ["MESSAGES", "UNSEEN"])
-                folder.messages = status.get(b"MESSAGES", 0)
-                folder.unseen = status.get(b"UNSEEN", 0)
+            if not folder.selectable:
+                continue
+            when, messages, unseen = self._counts.get(folder.name, (0.0, None, None))
+            if now - when >= STATUS_TTL_SECONDS:
+                messages = unseen = None
+                if time.monotonic() < budget_ends:
+                    messages, unseen = self._status(folder.name)
+            folder.messages, folder.unseen = messages, unseen
         return folders
+
+    def _status(self, name: str) -> tuple[int | None, int | None]:
+        try:
+            status = self._client.folder_status(name, ["MESSAGES", "UNSEEN"])
+        except imap_errors.IMAPClientAbortError:
+            raise
+        except imap_errors.IMAPClientError:
+            return None, None  # refused for this folder alone: the others still show
+        counts = (status.get(b"MESSAGES", 0), status.get(b"UNSEEN", 0))
+        self._counts[name] = (time.monotonic(), *counts)
+        return counts
+
+    def _counts_changed(self, *names: str) -> None:
+        """Forget kept counts of folders this connection changed, so they are read afresh."""
+        for name in names:
+            self._counts.pop(name, None)
 
     def select(self, name: str) -> FolderState:
         """Open folder `name`; if it is already open on this connection, bring it up to date.
@@ -592,6 +729,9 @@ class Mailbox:
             raise
         except imap_errors.IMAPClientError as exc:
             self.selected = None
+            refusal = _refusal(str(exc), self.server.host)
+            if refusal is not None:
+                raise refusal from exc
             raise NotFound(f"There is no folder called “{name}”.") from exc
         self._client._imap.untagged_responses.clear()
         self.selected = FolderState(
@@ -700,7 +840,10 @@ class Mailbox:
         else:
             typ, data = imap.fetch(message_set, "(UID FLAGS)")
         if typ != "OK":
-            raise ProtocolError(f"The message list could not be read: {as_text(data[-1])}")
+            text = as_text(data[-1])
+            raise _refusal(text, self.server.host) or ProtocolError(
+                f"The message list could not be read: {text}"
+            )
         found = {}
         for line in data:
             match = _FLAGS_ANSWER.match(line) if isinstance(line, bytes) else None
@@ -777,13 +920,27 @@ class Mailbox:
     def stream(self, folder: str, uid: int, number: str, chunk: int) -> Iterator[bytes]:
         """Yield a part (or the whole raw message for number "") in chunks, as stored.
 
-        Each chunk gets its own deadline, so a large download is not cut off by the timeout.
+        Each chunk gets its own deadline, so a large download is not cut off by the timeout,
+        and the whole download must end within WEBMAIL_DOWNLOAD_TIMEOUT, so a server (or a
+        reader) that trickles one chunk per timeout cannot hold the connection for hours.
         """
+        limit = settings.WEBMAIL_DOWNLOAD_TIMEOUT
+        ends = time.monotonic() + limit
+        too_long = f"The download took longer than {limit:g} seconds and was stopped."
         offset = 0
         while True:
-            with self.deadline():
-                self.select(folder)
-                data = self.part_bytes(number, uid, offset, chunk)
+            left = ends - time.monotonic()
+            if left <= 0:
+                self.broken = True  # a FETCH may be half read; the connection is not reused
+                raise TimedOut(too_long)
+            try:
+                with self.deadline(min(self.server.timeout, left)):
+                    self.select(folder)
+                    data = self.part_bytes(number, uid, offset, chunk)
+            except TimedOut as exc:
+                if time.monotonic() < ends:
+                    raise
+                raise TimedOut(too_long) from exc
             if not data:
                 return
             yield data
@@ -795,6 +952,7 @@ class Mailbox:
 
     def mark(self, folder: str, uids: list[int], flag: str, on: bool) -> None:
         self.select(folder)
+        self._counts_changed(folder)
         imap_flag = {"seen": b"\\Seen", "flagged": b"\\Flagged"}[flag]
         if on:
             self._client.add_flags(uids, [imap_flag], silent=True)
@@ -806,6 +964,7 @@ class Mailbox:
         self.select(folder)
         if target == folder:
             return
+        self._counts_changed(folder, target)
         if self._client.has_capability("MOVE"):
             self._client.move(uids, target)
         else:
@@ -830,6 +989,8 @@ class Mailbox:
 
     def _expunge(self, uids: list[int]) -> None:
         self._require_uidplus()
+        if self.selected is not None:
+            self._counts_changed(self.selected.name)
         self._client.add_flags(uids, [b"\\Deleted"], silent=True)
         self._client.uid_expunge(uids)
 
@@ -895,15 +1056,30 @@ def _listed(listed) -> list:
 
 
 def _folder(flags, delimiter, name) -> Folder:
+    """A folder as listed, its special use taken only from the server's flags."""
     flags = {as_text(flag) for flag in flags}
     name = _folder_name(name)
     delimiter = as_text(delimiter)
     special = next((flag for flag in flags if flag in SPECIAL_USE), None)
-    if special is None:
-        leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
-        special = SPECIAL_NAMES.get(leaf.casefold())
     selectable = not ({"\\Noselect", "\\NonExistent"} & flags)
     return Folder(name=name, delimiter=delimiter, special=special, selectable=selectable)
+
+
+def _name_special_uses(folders: list[Folder]) -> None:
+    """Guess special uses from names, only for uses no folder carries as a server flag.
+
+    A folder merely named like Trash (Archive/Trash, say) must not take mail meant for the
+    folder the server flags \\Trash. Of several guesses for one use, the shallowest wins.
+    """
+    flagged = {folder.special for folder in folders if folder.special}
+    guessed: dict[str, Folder] = {}
+    for folder in sorted(folders, key=lambda f: (f.depth, f.name.casefold())):
+        if folder.special or not folder.selectable:
+            continue
+        special = SPECIAL_NAMES.get(folder.label.casefold())
+        if special and special not in flagged and special not in guessed:
+            guessed[special] = folder
+            folder.special = special
 
 
 def _translate(exc: Exception, server: Server) -> MailError:
@@ -924,6 +1100,10 @@ def _translate(exc: Exception, server: Server) -> MailError:
         return ServerUnreachable(f"{host} refused the connection on port {server.port}.")
     if isinstance(exc, OSError):
         return ServerUnreachable(f"The connection to {host} failed or was dropped.")
+    if isinstance(exc, imaplib.IMAP4.error):
+        refusal = _refusal(str(exc), host)  # a NO or BYE with a code, for any command
+        if refusal is not None:
+            return refusal
     if isinstance(exc, imaplib.IMAP4.abort):
         return ProtocolError(f"{host} closed the connection unexpectedly.")
     return ProtocolError(f"{host} answered in a way Webmail did not understand.")

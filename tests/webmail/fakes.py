@@ -1,6 +1,7 @@
 """Mail servers that misbehave on cue, for faults a real Dovecot cannot produce when asked."""
 
 import contextlib
+import re
 import socket
 import ssl
 import threading
@@ -16,10 +17,29 @@ class FakeImapServer:
     drip: finish TLS, then send the greeting one byte a second.
     drop_mid_fetch: a tiny IMAP server that hangs up half-way through a FETCH answer.
     no_starttls: plain text IMAP that does not offer STARTTLS.
+    imap: a tiny IMAP server over TLS whose answers a test chooses: `replies` replaces the tagged
+      answer to a command ("LOGIN": "NO [LIMIT] Too many"), `delays` waits before answering
+      one, `hang` lists commands never answered. Its INBOX holds one message of `body_size`
+      bytes; FETCHes of it from `hang_at_offset` on are never answered.
     """
 
-    def __init__(self, behaviour: str, tls_dir: Path):
+    def __init__(
+        self,
+        behaviour: str,
+        tls_dir: Path,
+        *,
+        replies: dict[str, str] | None = None,
+        delays: dict[str, float] | None = None,
+        hang: tuple[str, ...] = (),
+        body_size: int = 0,
+        hang_at_offset: int | None = None,
+    ):
         self.behaviour = behaviour
+        self.replies = replies or {}
+        self.delays = delays or {}
+        self.hang = hang
+        self.body_size = body_size
+        self.hang_at_offset = hang_at_offset
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -68,6 +88,8 @@ class FakeImapServer:
                     tls.sendall(bytes([byte]))
             elif self.behaviour == "drop_mid_fetch":
                 self._imap(tls, capabilities="IMAP4rev1")
+            elif self.behaviour == "imap":
+                self._imap(tls, capabilities="IMAP4rev1 AUTH=PLAIN UIDPLUS")
         except (OSError, ssl.SSLError):
             return
 
@@ -83,13 +105,26 @@ class FakeImapServer:
             command = rest.split(" ", 1)[0].upper().strip()
             if command == "UID":
                 command = rest.split(" ", 2)[1].upper()
+            if command in self.hang:
+                self._stopping.wait(60)
+                return
+            if command in self.delays:
+                time.sleep(self.delays[command])
+            if command in self.replies:
+                connection.sendall(f"{tag} {self.replies[command]}\r\n".encode())
+                continue
+            if command == "FETCH" and self.behaviour == "imap":
+                if not self._body(connection, tag, line):
+                    return
+                continue
             reply = {
                 "CAPABILITY": f"* CAPABILITY {capabilities}\r\n{tag} OK done\r\n",
                 "LOGIN": f"{tag} OK [CAPABILITY {capabilities}] Logged in\r\n",
                 "LIST": f'* LIST (\\HasNoChildren) "/" INBOX\r\n{tag} OK done\r\n',
                 "STATUS": f"* STATUS INBOX (MESSAGES 3 UNSEEN 1)\r\n{tag} OK done\r\n",
                 "SELECT": (
-                    "* 3 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 4] ok\r\n"
+                    f"* {1 if self.behaviour == 'imap' else 3} EXISTS\r\n"
+                    "* OK [UIDVALIDITY 7] ok\r\n* OK [UIDNEXT 4] ok\r\n"
                     f"{tag} OK [READ-WRITE] selected\r\n"
                 ),
                 "LOGOUT": f"* BYE bye\r\n{tag} OK done\r\n",
@@ -100,3 +135,18 @@ class FakeImapServer:
                 connection.close()
                 return
             connection.sendall((reply or f"{tag} BAD unknown\r\n").encode())
+
+    def _body(self, connection, tag: str, line: bytes) -> bool:
+        """Answer a FETCH of part of message 1's body; False once told to hang instead."""
+        match = re.search(rb"<(\d+)\.(\d+)>", line)
+        offset, length = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+        if self.hang_at_offset is not None and offset >= self.hang_at_offset:
+            self._stopping.wait(60)
+            return False
+        data = b"x" * max(0, min(length, self.body_size - offset))
+        connection.sendall(
+            f"* 1 FETCH (UID 1 BODY[]<{offset}> {{{len(data)}}}\r\n".encode()
+            + data
+            + f")\r\n{tag} OK done\r\n".encode()
+        )
+        return True

@@ -5,8 +5,15 @@ import re
 import pytest
 from django.test import Client
 
-from tests.conftest import APP_PASSWORD
+from devtools.maildir import make_folder
+from tests.conftest import APP_PASSWORD, FLAVOURS, each_flavour
 from webmail import imap
+
+
+@pytest.fixture(params=list(FLAVOURS))
+def dovecot(request):
+    """Every test here runs on Dovecot as shipped and on one trimmed like Exchange."""
+    return each_flavour(request)
 
 
 def act(client, action, uids, folder="INBOX", **extra):
@@ -64,25 +71,28 @@ def test_move_to_a_folder(user_client, automatic_user, mailbox):
 
 
 def test_delete_moves_to_trash(user_client, automatic_user, mailbox):
+    trash = mailbox.folder("trash")
+
     response = act(user_client, "delete", [8, 9])
 
     assert "Moved 2 messages to Trash." in response.content.decode()
     assert 8 not in server_view(mailbox) and 9 not in server_view(mailbox)
-    assert len(server_view(mailbox, "Trash")) == 2
+    assert len(server_view(mailbox, trash)) == 2
 
 
 def test_delete_in_trash_asks_first_then_deletes_for_good(user_client, automatic_user, mailbox):
+    trash = mailbox.folder("trash")
     act(user_client, "delete", [8])
 
-    confirm = act(user_client, "delete", [1], folder="Trash")
+    confirm = act(user_client, "delete", [1], folder=trash)
 
     assert "Delete 1 message for good?" in confirm.content.decode()
-    assert len(server_view(mailbox, "Trash")) == 1
+    assert len(server_view(mailbox, trash)) == 1
 
-    done = act(user_client, "delete", [1], folder="Trash", confirmed="on")
+    done = act(user_client, "delete", [1], folder=trash, confirmed="on")
 
     assert "Deleted 1 message for good." in done.content.decode()
-    assert server_view(mailbox, "Trash") == {}
+    assert server_view(mailbox, trash) == {}
 
 
 def test_actions_go_back_where_the_user_was(user_client, automatic_user):
@@ -147,11 +157,11 @@ def test_without_uidplus_nothing_is_removed_for_good(
         imap.IMAPClient, "has_capability", lambda self, name: name != "UIDPLUS" and real(self, name)
     )
 
-    response = act(user_client, "delete", [1], folder="Trash", confirmed="on")
+    response = act(user_client, "delete", [1], folder=mailbox.folder("trash"), confirmed="on")
 
     assert response.status_code == 502
     assert "cannot remove single messages safely" in response.content.decode()
-    assert len(server_view(mailbox, "Trash")) == 1
+    assert len(server_view(mailbox, mailbox.folder("trash"))) == 1
 
 
 def test_actions_do_not_send_a_secure_page_to_plain_http(user_client, automatic_user):
@@ -172,3 +182,21 @@ def test_mark_unread_on_the_message_page_leaves_it_unread(user_client, automatic
 
     assert response.redirect_chain[-1][0] == "/webmail/"
     assert b"\\Seen" not in server_view(mailbox)[55]
+
+
+def test_delete_uses_the_real_trash_not_a_folder_named_like_it(
+    user_client, automatic_user, mailbox
+):
+    make_folder(mailbox.maildir, "Archive/Trash")  # a decoy: named Trash, not the Trash
+    mailbox.dovecot.give_to_dovecot(mailbox.maildir)
+    trash = mailbox.folder("trash")
+
+    act(user_client, "delete", [8])
+    confirm = act(user_client, "delete", [1], folder=trash)
+    in_decoy = act(user_client, "delete", [1], folder="Archive/Trash")
+
+    assert 8 not in server_view(mailbox)
+    assert len(server_view(mailbox, trash)) == 1
+    assert "Delete 1 message for good?" in confirm.content.decode()  # Trash deletes for good
+    assert "Delete 1 message for good?" not in in_decoy.content.decode()
+    assert server_view(mailbox, "Archive/Trash") == {}

@@ -1,15 +1,21 @@
 """When the mail server fails: a clear page with 502, 503 or 504 within the timeout, never 500."""
 
+import contextlib
 import threading
 import time
 import urllib.request
 
 import pytest
 
+from devtools import dovecot as dovecot_server
 from devtools.certs import make_certificates
 from devtools.dovecot import free_port
-from tests.conftest import APP_PASSWORD
+from settings_app.models import Profile
+from tests.conftest import APP_PASSWORD, save_password
 from tests.webmail.fakes import FakeImapServer
+from webmail import imap
+from webmail.models import SignInFailure
+from webmail.pool import pool
 
 TIMEOUT = 2
 
@@ -157,3 +163,299 @@ def test_the_rest_of_the_app_keeps_working_meanwhile(live_server, client, user, 
 
     assert results == {"webmail": 504, "settings": 200}
     assert settings_took < 1
+
+
+# Refusals read by their codes (RFC 5530) --------------------------------------------------------
+
+
+@pytest.fixture
+def serve(dovecot, settings):
+    """Start a fake IMAP server with the answers a test chooses, and point Webmail at it."""
+    with contextlib.ExitStack() as stack:
+
+        def start(**answers) -> FakeImapServer:
+            server = stack.enter_context(FakeImapServer("imap", dovecot.root / "tls", **answers))
+            settings.WEBMAIL_IMAP_HOST = "localhost"
+            settings.WEBMAIL_IMAP_PORT = server.port
+            settings.WEBMAIL_IMAP_SECURITY = "ssl"
+            settings.WEBMAIL_IMAP_CA_FILE = str(dovecot.ca_file)
+            settings.WEBMAIL_IMAP_TIMEOUT = TIMEOUT
+            return server
+
+        yield start
+        pool.close_all()
+
+
+@pytest.fixture
+def saved_password_user(user):
+    """`user` (alice@example.test) with Automatic access and the app password saved."""
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    return user
+
+
+def logins(server: FakeImapServer) -> int:
+    return sum(b" LOGIN " in line for line in server.received)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "NO [AUTHENTICATIONFAILED] Authentication failed.",
+        "NO [AUTHORIZATIONFAILED] Not allowed to use this mailbox.",
+        "NO LOGIN failed.",  # Microsoft gives no code at all
+    ],
+)
+def test_it_reads_a_refused_password_as_rejected(user_client, saved_password_user, serve, answer):
+    serve(replies={"LOGIN": answer})
+
+    response = user_client.get("/webmail/")
+
+    assert "The mail server rejected your saved email password" in response.content.decode()
+    assert "app password" in response.content.decode()
+    assert Profile.objects.get(user=saved_password_user).email_password_rejected_at is not None
+    assert SignInFailure.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "says"),
+    [
+        ("NO [LIMIT] Too many connections", 503, "too many open connections"),
+        ("NO [INUSE] Mailbox is in use", 503, "too many open connections"),
+        ("NO [UNAVAILABLE] Backend down", 503, "cannot open your mailbox just now"),
+        ("NO User is authenticated but not connected.", 503, "cannot open your mailbox just now"),
+        ("NO [CONTACTADMIN] Call the help desk", 403, "ask your IT administrator"),
+        ("NO [EXPIRED] Account expired", 403, "ask your IT administrator"),
+        ("NO [PRIVACYREQUIRED] Use TLS", 403, "ask your IT administrator"),
+    ],
+)
+def test_it_never_reads_other_refusals_as_a_wrong_password(
+    user_client, saved_password_user, serve, answer, status, says
+):
+    server = serve(replies={"LOGIN": answer})
+
+    response = user_client.get("/webmail/")
+    again = user_client.get("/webmail/")
+
+    page = response.content.decode()
+    assert response.status_code == status
+    assert says in page
+    assert "rejected" not in page
+    assert answer[3:] in page  # the server's own words, for the IT administrator
+    assert Profile.objects.get(user=saved_password_user).email_password_rejected_at is None
+    assert SignInFailure.objects.count() == 0
+    assert again.status_code == status
+    assert logins(server) == 2  # the saved password is still used
+
+
+def test_an_administrator_problem_does_not_offer_to_try_again(
+    user_client, saved_password_user, serve
+):
+    serve(replies={"LOGIN": "NO [EXPIRED] Account expired"})
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert "Try again" not in page
+    assert "Settings" in page
+
+
+def test_a_typed_password_refused_for_a_limit_is_not_counted(user_client, user, serve):
+    serve(replies={"LOGIN": "NO [LIMIT] Too many connections"})
+
+    response, _ = open_with_password(user_client)
+
+    assert response.status_code == 503
+    assert "too many open connections" in response.content.decode()
+    assert SignInFailure.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "says"),
+    [
+        ("NO [LIMIT] Too many connections", "too many open connections"),
+        ("NO [UNAVAILABLE] Backend down", "cannot open your mailbox just now"),
+    ],
+)
+def test_a_folder_refused_after_sign_in_is_not_called_missing(
+    user_client, saved_password_user, serve, answer, says
+):
+    serve(replies={"SELECT": answer})
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 503
+    assert says in response.content.decode()
+    assert "There is no folder" not in response.content.decode()
+
+
+@pytest.fixture(scope="module")
+def strict_dovecot(tmp_path_factory):
+    """A Dovecot with a LOWER connection limit than shipped (2 per user and address, for a
+    test about that limit) and the stock delay of 2 seconds before answering a wrong password."""
+    extra = "mail_max_userip_connections = 2\nauth_failure_delay = 2 secs"
+    root = tmp_path_factory.mktemp("strict-dovecot")
+    with dovecot_server.Dovecot(root, extra=extra) as server:
+        yield server
+
+
+@pytest.fixture
+def strict_settings(settings, strict_dovecot):
+    settings.WEBMAIL_IMAP_HOST = strict_dovecot.host
+    settings.WEBMAIL_IMAP_PORT = strict_dovecot.port
+    settings.WEBMAIL_IMAP_SECURITY = "ssl"
+    settings.WEBMAIL_IMAP_CA_FILE = str(strict_dovecot.ca_file)
+    settings.WEBMAIL_IMAP_TIMEOUT = 5
+    yield settings
+    pool.close_all()
+
+
+def test_dovecots_own_connection_limit_gets_its_own_message(
+    user_client, saved_password_user, strict_dovecot, strict_settings
+):
+    strict_dovecot.add_user(saved_password_user.email, APP_PASSWORD)
+    server = imap.Server.from_settings()
+    held = [imap.Mailbox(server).sign_in(saved_password_user.email, APP_PASSWORD) for _ in "ab"]
+    try:
+        response = user_client.get("/webmail/")
+    finally:
+        for mail in held:
+            mail.close()
+
+    assert response.status_code == 503
+    assert "too many open connections" in response.content.decode()
+    assert Profile.objects.get(user=saved_password_user).email_password_rejected_at is None
+    assert SignInFailure.objects.count() == 0
+    assert user_client.get("/webmail/").status_code == 200  # once the others are closed
+
+
+def test_a_rejection_slower_than_the_timeout_is_still_a_rejection(
+    user_client, user, strict_dovecot, strict_settings
+):
+    strict_dovecot.add_user(user.email, APP_PASSWORD)
+    strict_settings.WEBMAIL_IMAP_TIMEOUT = 1  # Dovecot waits 2 seconds before saying no
+
+    response = user_client.post("/webmail/sign-in/", {"password": "not-the-password"})
+
+    assert response.status_code == 200
+    assert "The mail server rejected the password" in response.content.decode()
+    assert "app password" in response.content.decode()
+    assert SignInFailure.objects.count() == 1
+
+
+def test_dovecot_with_broken_sign_in_is_unavailable_not_a_wrong_password(
+    user_client, saved_password_user, dovecot, imap_settings
+):
+    dovecot.add_user(saved_password_user.email, APP_PASSWORD)
+    password_file = dovecot.root / "passwd.d" / saved_password_user.email
+    password_file.chmod(0)  # Dovecot cannot read the user's entry: its sign-in is broken
+    time.sleep(1.1)  # Dovecot rereads a changed passwd-file at most once a second
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 503
+    assert "cannot open your mailbox just now" in response.content.decode()
+    assert Profile.objects.get(user=saved_password_user).email_password_rejected_at is None
+
+
+# Security is enforced where connections are made ------------------------------------------------
+
+
+@pytest.mark.parametrize("security", ["tls", "STARTTLS", "none", ""])
+def test_no_other_security_setting_ever_sends_a_password(
+    user_client, user, dovecot, settings, security
+):
+    with FakeImapServer("no_starttls", dovecot.root / "tls") as server:
+        settings.WEBMAIL_IMAP_HOST = "localhost"
+        settings.WEBMAIL_IMAP_PORT = server.port
+        settings.WEBMAIL_IMAP_SECURITY = security
+
+        response, _ = open_with_password(user_client)
+
+        assert response.status_code == 502
+        assert "WEBMAIL_IMAP_SECURITY" in response.content.decode()
+        assert server.received == []
+        assert server.connections == []  # not even connected
+
+
+def test_the_imap_module_refuses_an_unknown_security_setting(dovecot):
+    server = imap.Server("localhost", dovecot.starttls_port, "tls", str(dovecot.ca_file), 2)
+
+    with pytest.raises(imap.MailError, match="never sends a password unencrypted"):
+        imap.Mailbox(server).sign_in("someone@example.test", APP_PASSWORD)
+
+
+# Promises the README makes ------------------------------------------------------------------------
+
+
+def test_a_server_that_hangs_after_sign_in_times_out(user_client, saved_password_user, serve):
+    serve(hang=("SELECT",))
+
+    started = time.monotonic()
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 504
+    assert time.monotonic() - started < TIMEOUT + 2
+
+
+def test_a_server_that_hangs_mid_download_times_out(user, serve):
+    serve(body_size=10_000, hang_at_offset=4096)
+    mail = imap.Mailbox(imap.Server.from_settings()).sign_in(user.email, APP_PASSWORD)
+    try:
+        chunks = mail.stream("INBOX", 1, "", 4096)
+        assert next(chunks) == b"x" * 4096
+
+        started = time.monotonic()
+        with pytest.raises(imap.TimedOut):
+            next(chunks)
+        assert time.monotonic() - started < TIMEOUT + 1
+    finally:
+        mail.close()
+
+
+def test_a_download_has_an_overall_deadline(user, serve, settings):
+    serve(body_size=100_000, delays={"FETCH": 0.4})  # each chunk well within the timeout
+    settings.WEBMAIL_DOWNLOAD_TIMEOUT = 1
+    mail = imap.Mailbox(imap.Server.from_settings()).sign_in(user.email, APP_PASSWORD)
+    received = 0
+    started = time.monotonic()
+    try:
+        with pytest.raises(imap.TimedOut, match="took longer than 1 seconds"):
+            for chunk in mail.stream("INBOX", 1, "", 4096):
+                received += len(chunk)
+    finally:
+        mail.close()
+
+    assert 0 < received < 100_000
+    assert time.monotonic() - started < 1 + TIMEOUT
+
+
+def test_a_session_password_the_server_later_rejects_asks_again(
+    user_client, user, mailbox, dovecot
+):
+    user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD})
+    assert user_client.get("/webmail/").status_code == 200
+    dovecot.set_password(mailbox.email, "changed-on-the-server")
+    pool.close_all()  # as after the idle time: the next page signs in again
+
+    response = user_client.get("/webmail/")
+    after = user_client.get("/webmail/")
+
+    assert "The mail server rejected the password" in response.content.decode()
+    assert "rejected" not in after.content.decode()  # the session password was dropped
+    assert (
+        "Enter your email password" in after.content.decode()
+        or "password" in after.content.decode()
+    )
+    assert Profile.objects.get(user=user).email_password_rejected_at is None
+
+
+def test_pooled_connections_are_replaced_when_the_server_changes(
+    user_client, automatic_user, mailbox, serve
+):
+    assert user_client.get("/webmail/").status_code == 200  # signed in at Dovecot, kept
+
+    server = serve()  # the server settings now name another server
+
+    response = user_client.get("/webmail/")
+
+    assert response.status_code == 200
+    assert logins(server) == 1

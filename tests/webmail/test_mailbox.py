@@ -4,7 +4,14 @@ import re
 
 import pytest
 
+from tests.conftest import FLAVOURS, each_flavour
 from webmail import imap
+
+
+@pytest.fixture(params=list(FLAVOURS))
+def dovecot(request):
+    """Every test here runs on Dovecot as shipped and on one trimmed like Exchange."""
+    return each_flavour(request)
 
 
 def rows(page: str) -> list[str]:
@@ -21,12 +28,13 @@ def folder_names(page: str) -> list[str]:
     ]
 
 
-def test_folders_come_inbox_drafts_sent_trash_then_the_rest(user_client, automatic_user):
+def test_folders_come_inbox_drafts_sent_trash_then_the_rest(user_client, automatic_user, mailbox):
     page = user_client.get("/webmail/").content.decode()
 
     names = folder_names(page)
-    assert names[:4] == ["Inbox", "Drafts", "Sent", "Trash"]
-    assert set(names[4:]) >= {"Archive", "Junk", "Kunden", "Müller"}
+    drafts, sent, trash = (mailbox.folder(use) for use in ["drafts", "sent", "trash"])
+    assert names[:4] == ["Inbox", drafts, sent, trash]
+    assert set(names[4:]) >= {"Archive", mailbox.folder("junk"), "Kunden", "Müller"}
 
 
 def test_folders_show_unread_counts(user_client, automatic_user):
@@ -116,11 +124,11 @@ def test_sent_shows_recipients(user_client, automatic_user, mailbox):
 
     mailbox.deliver(
         message(sender=("Me", mailbox.email), to="client@example.org", subject="Sent", when=NOW),
-        folder="Sent",
+        folder=mailbox.folder("sent"),
         seen=True,
     )
 
-    page = user_client.get("/webmail/?folder=Sent").content.decode()
+    page = user_client.get("/webmail/", {"folder": mailbox.folder("sent")}).content.decode()
 
     assert ">To</th>" in page
     assert "client@example.org" in page
@@ -205,3 +213,51 @@ def test_search_terms_that_look_like_imap_syntax_are_just_text(
     assert "No messages match your search." in response.content.decode()
     user_client.get("/webmail/")  # the connection is still in step
     assert mailbox.dovecot.log_file.read_text().count(f"Login: user=<{mailbox.email}>") == 1
+
+
+def test_without_list_status_counts_are_read_once_and_kept_briefly(
+    user_client, automatic_user, dovecot, imap_settings, monkeypatch
+):
+    imap_settings.WEBMAIL_IMAP_TIMEOUT = 30  # time enough for every count on a busy machine
+    statuses = []
+    real_status = imap.IMAPClient.folder_status
+
+    def folder_status(self, folder, what=None):
+        statuses.append(folder)
+        return real_status(self, folder, what)
+
+    monkeypatch.setattr(imap.IMAPClient, "folder_status", folder_status)
+
+    first = user_client.get("/webmail/").content.decode()
+    asked = len(statuses)
+    second = user_client.get("/webmail/?page=2").content.decode()
+
+    if dovecot.flavour == "dovecot":
+        assert statuses == []  # LIST-STATUS gives every count with the list
+    else:
+        assert asked >= 6 and len(statuses) == asked  # the second page asked for none
+    for page in (first, second):
+        assert '<span class="count">10<span class="visually-hidden"> unread</span>' in page
+
+
+def test_a_folder_read_on_this_connection_shows_its_new_count(user_client, automatic_user):
+    user_client.get("/webmail/")
+    for uid in (51, 52):
+        user_client.get(f"/webmail/message/{uid}/", {"folder": "INBOX"})  # marks it read
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert '<span class="count">8<span class="visually-hidden"> unread</span>' in page
+
+
+def test_the_page_shows_without_counts_when_there_is_no_time_for_them(
+    user_client, automatic_user, monkeypatch
+):
+    monkeypatch.setattr(imap, "STATUS_SHARE_OF_TIMEOUT", 0)
+
+    response = user_client.get("/webmail/")
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Grüße aus Köln" in page
+    assert folder_names(page)[:1] == ["Inbox"]
