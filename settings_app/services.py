@@ -62,6 +62,7 @@ def settings_update(
     new_password: str,
     clear_password: bool,
     webmail_access: str,
+    email_sign_in: str | None = None,
 ) -> None:
     """Save the Settings form: blank `new_password` keeps the saved one."""
     profile_for(user)
@@ -80,7 +81,19 @@ def settings_update(
         if new_password:
             profile.set_email_password(new_password)
         profile.webmail_access = webmail_access
+        sign_in_before = profile.email_sign_in
+        if email_sign_in:
+            profile.email_sign_in = email_sign_in
         profile.save()
+        if sign_in_before != profile.email_sign_in:
+            labels = dict(Profile.EmailSignIn.choices)
+            audit_record(
+                actor=user,
+                subject=user,
+                action=AuditEvent.Action.SIGN_IN_CHANGED,
+                source=AuditEvent.Source.SETTINGS,
+                detail=f"{labels[sign_in_before]} → {labels[profile.email_sign_in]}",
+            )
         audit_profile_change(
             actor=user,
             subject=user,

@@ -85,6 +85,13 @@ class PasswordRejected(MailError):
     source = "form"  # which password: "form", "session" or "saved" (webmail.services sets it)
 
 
+class TokenRejected(MailError):
+    """The server refused an OAuth access token (XOAUTH2): not a password, never counted."""
+
+    status = 403
+    title = "The mail server did not accept the Microsoft sign-in"
+
+
 class TooManyConnections(MailError):
     """The server refused for a limit on connections ([LIMIT], [INUSE]): not the password."""
 
@@ -490,6 +497,36 @@ class Mailbox:
                 raise PasswordRejected(str(exc)) from exc
             # Keep the capabilities the server sent with its answer to LOGIN; SELECT would
             # forget them and imapclient would ask again.
+            self._client.capabilities()
+        return self
+
+    @sensitive_variables("access_token")
+    def sign_in_oauth2(self, username: str, access_token: str) -> "Mailbox":
+        """Connect and sign in with AUTHENTICATE XOAUTH2 (Microsoft 365); raise a MailError."""
+        check_text(username, what="user name", max_length=320)
+        check_text(access_token, what="access token", max_length=6000)
+        with self.deadline():
+            self._client = _Client(self.server, self._guard)
+            if self.server.security == "starttls":
+                if not self._client.has_capability("STARTTLS"):
+                    raise ProtocolError(
+                        f"{self.server.host} does not offer STARTTLS, so the connection cannot "
+                        "be encrypted. Webmail never sends a token unencrypted."
+                    )
+                self._client.starttls(self.server.ssl_context())
+                self._guard.attach(self._client._imap.sock)
+            try:
+                self._client.oauth2_login(username, access_token)
+            except imap_errors.LoginError as exc:
+                # Dovecot answers [UNAVAILABLE] when it cannot ask the identity provider.
+                if "[UNAVAILABLE]" in str(exc):
+                    raise TemporarilyUnavailable(
+                        "The mail server cannot check Microsoft sign-ins just now. Please try "
+                        "again in a few minutes."
+                    ) from exc
+                raise TokenRejected(
+                    f"{self.server.host} did not accept the Microsoft sign-in for {username}."
+                ) from exc
             self._client.capabilities()
         return self
 
