@@ -11,6 +11,7 @@ import json
 import time
 import warnings
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import msal
 import msal.exceptions
@@ -76,6 +77,16 @@ class Tokens:
 def is_configured() -> bool:
     """Whether Microsoft 365 sign-in is offered (a client id is set)."""
     return bool(settings.MICROSOFT_CLIENT_ID)
+
+
+def allow_sign_in_redirect(response):
+    """Let a page's Connect button lead on to the authority: browsers apply the page's CSP
+    form-action to where the form's answer redirects, and ours allows only 'self'."""
+    parts = urlsplit(settings.MICROSOFT_AUTHORITY)
+    policy = {**settings.SECURE_CSP}
+    policy["form-action"] = [*policy.get("form-action", []), f"{parts.scheme}://{parts.netloc}"]
+    response._csp_config = policy
+    return response
 
 
 def _http_client() -> requests.Session:

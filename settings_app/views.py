@@ -16,7 +16,10 @@ from settings_app.models import AuditEvent, profile_for
 def show(request):
     profile = profile_for(request.user)
     context = {"profile": profile, "microsoft_configured": microsoft.is_configured()}
-    return render(request, "settings_app/show.html", context)
+    response = render(request, "settings_app/show.html", context)
+    if context["microsoft_configured"]:
+        microsoft.allow_sign_in_redirect(response)
+    return response
 
 
 @sensitive_post_parameters("email_password")

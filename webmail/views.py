@@ -160,7 +160,9 @@ def _microsoft_sign_in_page(request, exc):
         "reconnect_since": exc.reconnect_since,
         "next": _safe_next(request, request.get_full_path(), reverse("webmail:open")),
     }
-    return render(request, "webmail/microsoft_sign_in.html", context)
+    return microsoft.allow_sign_in_redirect(
+        render(request, "webmail/microsoft_sign_in.html", context)
+    )
 
 
 def _error_page(request, title: str, message: str, status: int):

@@ -226,3 +226,14 @@ def test_it_keeps_tokens_readable_through_key_rotation(
 def test_the_stand_in_refuses_a_password_login_like_exchange(microsoft_user, microsoft_settings):
     with pytest.raises(PasswordRejected):
         Mailbox(Server.from_settings()).sign_in(microsoft_user.email, APP_PASSWORD)
+
+
+def test_only_pages_with_the_connect_button_may_send_forms_to_the_authority(
+    carol_client, identity_provider
+):
+    policy = carol_client.get("/settings/")["Content-Security-Policy"]
+    assert f"form-action 'self' {identity_provider.authority}" in policy
+    assert (
+        identity_provider.authority
+        not in carol_client.get("/settings/edit/")["Content-Security-Policy"]
+    )
