@@ -1,6 +1,7 @@
 """Webmail with a connected Microsoft 365 account: XOAUTH2 against a Dovecot that refuses
 passwords, with tokens from the stand-in identity provider."""
 
+import base64
 import time
 from urllib.parse import urlsplit
 
@@ -158,3 +159,46 @@ def test_the_pool_key_keeps_the_token_out(connected, microsoft_user):
     keys = list(pool._idle)
     assert keys
     assert all(token not in repr(key) for key in keys)
+
+
+def test_a_manual_sign_in_stays_readable_through_key_rotation(
+    carol_client, microsoft_user, identity_provider, settings
+):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from tests.conftest import TEST_KEY
+
+    Profile.objects.filter(user=microsoft_user).update(webmail_access="manual")
+    connect(carol_client, identity_provider, purpose="session", next="/webmail/")
+    pool.close_all()
+    new_key = Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [new_key, TEST_KEY]
+    call_command("rotate_encryption_keys", verbosity=0)
+    settings.ENCRYPTION_KEYS = [new_key]
+    assert "Quarterly review" in carol_client.get("/webmail/").content.decode()
+
+
+def test_the_token_stays_out_of_the_imap_command_log(microsoft_user, identity_provider):
+    from webmail.imap import Mailbox, Server
+
+    client = Client()
+    client.force_login(microsoft_user)
+    connect(client, identity_provider)
+    token = Profile.objects.get(user=microsoft_user).get_microsoft_tokens()["access_token"]
+    mailbox = Mailbox(Server.from_settings()).sign_in_oauth2(microsoft_user.email, token)
+    try:
+        logged = repr(getattr(mailbox._client._imap, "_cmd_log", {}))
+        sasl = base64.b64encode(
+            f"user={microsoft_user.email}\x01auth=Bearer {token}\x01\x01".encode()
+        )
+        assert token not in logged
+        assert sasl.decode()[:40] not in logged
+    finally:
+        mailbox.close()
+
+
+def test_the_help_page_explains_both_ways(client):
+    page = client.get("/help/email-password/").content.decode()
+    assert "connect your Microsoft account" in page
+    assert "use an app" in page
