@@ -236,28 +236,43 @@ def session_store(request, tokens: microsoft.Tokens) -> None:
     )
 
 
-@sensitive_variables("tokens", "fresh")
-def _session_access_token(request) -> str | None:
-    token = request.session.get(SESSION_KEY)
-    if not token:
-        return None
+@sensitive_variables("token")
+def _session_tokens(request, token: str) -> dict | None:
     try:
-        tokens = json.loads(
+        return json.loads(
             crypto.decrypt(
                 token, owner=_session_owner(request.user), max_age=settings.SESSION_COOKIE_AGE
             )
         )
     except crypto.DecryptionError:
+        return None
+
+
+@sensitive_variables("token", "tokens", "fresh", "stored")
+def _session_access_token(request) -> str | None:
+    token = request.session.get(SESSION_KEY)
+    tokens = _session_tokens(request, token) if token else None
+    if tokens is None:
         request.session.pop(SESSION_KEY, None)
         return None
     if tokens["expires_at"] - REFRESH_MARGIN > time.time():
         return tokens["access_token"]
-    try:
-        fresh = microsoft.token_refresh(tokens["refresh_token"])
-    except microsoft.GrantRevoked:
-        request.session.pop(SESSION_KEY, None)
-        return None
-    session_store(request, fresh)
+    with transaction.atomic():
+        # The user's profile row serialises refreshes; a request of the same session that
+        # refreshed while this one waited has saved the newest tokens in the stored session.
+        list(Profile.objects.select_for_update().filter(user=request.user).values("pk"))
+        stored = request.session.__class__(request.session.session_key).load().get(SESSION_KEY)
+        newer = _session_tokens(request, stored) if stored and stored != token else None
+        if newer and newer["expires_at"] - REFRESH_MARGIN > time.time():
+            request.session[SESSION_KEY] = stored
+            return newer["access_token"]
+        try:
+            fresh = microsoft.token_refresh(tokens["refresh_token"])
+        except microsoft.GrantRevoked:
+            request.session.pop(SESSION_KEY, None)
+            return None
+        session_store(request, fresh)
+        request.session.save()  # before the lock is released, for the request waiting on it
     return fresh.access_token
 
 

@@ -74,8 +74,8 @@ def microsoft_connect(request):
     return redirect(address)
 
 
-@sensitive_variables("params")
 @require_GET
+@sensitive_variables("params")
 def microsoft_callback(request):
     """Where Microsoft sends the browser back, with a one-time code or an error."""
     if not microsoft.is_configured():

@@ -202,3 +202,16 @@ def test_the_help_page_explains_both_ways(client):
     page = client.get("/help/email-password/").content.decode()
     assert "connect your Microsoft account" in page
     assert "use an app" in page
+
+
+def test_a_manual_sign_in_refreshes_within_its_session(
+    carol_client, microsoft_user, identity_provider
+):
+    Profile.objects.filter(user=microsoft_user).update(webmail_access="manual")
+    identity_provider.access_lifetime = 1
+    connect(carol_client, identity_provider, purpose="session", next="/webmail/")
+    pool.close_all()
+    time.sleep(1.1)
+    assert "Quarterly review" in carol_client.get("/webmail/").content.decode()
+    assert identity_provider.token_requests.count("refresh_token") >= 2
+    assert Profile.objects.get(user=microsoft_user).microsoft_token == ""
