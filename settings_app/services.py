@@ -73,6 +73,16 @@ def settings_update(
         if email != user.email:
             # A rejection was for the old address.
             profile.email_password_rejected_at = None
+            if profile.microsoft_token:
+                # The Microsoft connection was made for the old address: it must be remade.
+                audit_record(
+                    actor=user,
+                    subject=user,
+                    action=AuditEvent.Action.MICROSOFT_DISCONNECTED,
+                    source=AuditEvent.Source.SETTINGS,
+                    detail=f"{profile.microsoft_account[:150]} (email address changed)",
+                )
+                profile.clear_microsoft()
         user.first_name, user.last_name, user.email = first_name, last_name, email
         user.save(update_fields=["first_name", "last_name", "email"])
         profile.phone = phone

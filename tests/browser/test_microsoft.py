@@ -3,7 +3,7 @@
 from playwright.sync_api import expect
 
 from settings_app.models import Profile
-from tests.browser.conftest import sign_in
+from tests.browser.conftest import accessibility_violations, sign_in
 from tests.conftest import USER_PASSWORD
 
 
@@ -46,5 +46,32 @@ def test_a_user_connects_microsoft_365_and_webmail_opens(
         shoot(page, "5-inbox")
         tokens = Profile.objects.get(user=microsoft_user).get_microsoft_tokens()
         assert tokens["access_token"] not in page.content()
+    finally:
+        context.close()
+
+
+def test_manual_asks_to_sign_in_with_microsoft_in_an_accessible_page(
+    browser, live_server, microsoft_user, identity_provider
+):
+    Profile.objects.filter(user=microsoft_user).update(webmail_access=Profile.WebmailAccess.MANUAL)
+    # bypass_csp lets axe-core be injected; the journey above runs under the app's real CSP.
+    context = browser.new_context(
+        base_url=live_server.url, ignore_https_errors=True, bypass_csp=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, "carol", USER_PASSWORD)
+        page.goto("/webmail/")
+        page.goto("/settings/")
+        expect(page.get_by_text("Not connected")).to_be_visible()
+        assert accessibility_violations(page) == []
+        page.goto("/webmail/")
+        expect(page.get_by_role("heading", name="Sign in with Microsoft")).to_be_visible()
+        assert accessibility_violations(page) == []
+        page.get_by_role("button", name="Sign in with Microsoft").click()
+        page.get_by_role("button", name="Accept").click()
+        expect(page.get_by_role("link", name="Quarterly review")).to_be_visible()
+        assert Profile.objects.get(user=microsoft_user).microsoft_token == ""
     finally:
         context.close()

@@ -237,3 +237,25 @@ def test_only_pages_with_the_connect_button_may_send_forms_to_the_authority(
         identity_provider.authority
         not in carol_client.get("/settings/edit/")["Content-Security-Policy"]
     )
+
+
+def test_changing_the_email_address_forgets_the_connection(
+    carol_client, microsoft_user, identity_provider
+):
+    connect(carol_client, identity_provider)
+    response = carol_client.post(
+        "/settings/edit/",
+        {
+            "first_name": "Carol",
+            "last_name": "Example",
+            "email": "carol.new@practice.example",
+            "phone": "",
+            "email_sign_in": "microsoft",
+            "webmail_access": "automatic",
+        },
+        follow=True,
+    )
+    assert "Not connected" in response.content.decode()
+    assert Profile.objects.get(user=microsoft_user).microsoft_token == ""
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.MICROSOFT_DISCONNECTED).get()
+    assert "email address changed" in event.detail
