@@ -49,6 +49,21 @@ WEBMAIL_TEXT_LIMIT = 1_000_000
 WEBMAIL_HTML_LIMIT = 2_000_000
 WEBMAIL_INLINE_IMAGES_LIMIT = 5_000_000  # characters of data: URLs in one message's HTML
 
+# Microsoft 365 sign-in (OAuth 2.0, settings_app.microsoft). Without a client id the option is
+# hidden and everything works with passwords only.
+MICROSOFT_CLIENT_ID = env.str("MICROSOFT_CLIENT_ID", default="")
+MICROSOFT_CLIENT_SECRET = env.str("MICROSOFT_CLIENT_SECRET", default="")
+MICROSOFT_CLIENT_SECRET_FILE = env.str("MICROSOFT_CLIENT_SECRET_FILE", default="")
+if MICROSOFT_CLIENT_SECRET_FILE and not MICROSOFT_CLIENT_SECRET:
+    try:
+        MICROSOFT_CLIENT_SECRET = Path(MICROSOFT_CLIENT_SECRET_FILE).read_text().strip()
+    except OSError:
+        MICROSOFT_CLIENT_SECRET = ""  # settings_app.checks reports the unreadable file
+MICROSOFT_TENANT = env.str("MICROSOFT_TENANT", default="organizations")
+MICROSOFT_AUTHORITY = env.str("MICROSOFT_AUTHORITY", default="https://login.microsoftonline.com")
+MICROSOFT_CA_FILE = env.str("MICROSOFT_CA_FILE", default="")
+MICROSOFT_TIMEOUT = env.float("MICROSOFT_TIMEOUT", default=10.0)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -237,5 +252,7 @@ LOGGING = {
         # imapclient logs whole IMAP conversations at DEBUG; mail content stays out of logs.
         "imapclient": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # msal writes authorization codes and PKCE verifiers at DEBUG.
+        "msal": {"level": "WARNING"},
     },
 }

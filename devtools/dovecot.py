@@ -8,6 +8,7 @@ processes as `dovecot`, which owns the mail.
 import grp
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -143,6 +144,43 @@ FOLDER_NAMES = {
 }
 
 
+# Like Exchange Online with basic sign-in off: XOAUTH2 checked by the identity provider's
+# introspection endpoint, and password LOGIN advertised but always refused (an empty passwd-file).
+OAUTH2_MECHANISMS = "auth_mechanisms = xoauth2 oauthbearer plain login"
+OAUTH2_PASSDBS = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {root}/dovecot-oauth2.conf.ext
+}}
+passdb {{
+  driver = passwd-file
+  mechanisms = plain login
+  args = {root}/empty-passwd
+}}"""
+OAUTH2_CONFIG = """\
+introspection_url = {introspection_url}
+introspection_mode = post
+username_attribute = username
+client_id = dovecot
+client_secret = dovecot-secret
+"""
+
+
+def oauth2_flavour(config: str, root: Path, introspection_url: str) -> str:
+    """Turn `config` into the Exchange-like OAuth flavour; write the files it needs in `root`."""
+    (root / "dovecot-oauth2.conf.ext").write_text(
+        OAUTH2_CONFIG.format(introspection_url=introspection_url)
+    )
+    (root / "empty-passwd").write_text("")
+    mechanisms = re.compile(r"^auth_mechanisms = .*$", re.MULTILINE)
+    passdb = re.compile(r"^passdb \{\n.*?^\}", re.MULTILINE | re.DOTALL)
+    if not mechanisms.search(config) or len(passdb.findall(config)) != 1:
+        raise RuntimeError("The Dovecot configuration changed shape; update oauth2_flavour.")
+    config = mechanisms.sub(OAUTH2_MECHANISMS, config)
+    return passdb.sub(lambda _: OAUTH2_PASSDBS.format(root=root), config)
+
+
 class DovecotMissing(RuntimeError):
     pass
 
@@ -205,8 +243,9 @@ class Dovecot:
     def log_file(self) -> Path:
         return self.root / "dovecot.log"
 
-    def start(self, *, capabilities: str = "") -> "Dovecot":
-        """Start the server; `capabilities` replaces the advertised list (to mimic others)."""
+    def start(self, *, capabilities: str = "", introspection_url: str = "") -> "Dovecot":
+        """Start the server; `capabilities` replaces the advertised list (to mimic others);
+        `introspection_url` makes it sign in with OAuth tokens only (oauth2_flavour)."""
         for name in ["state", "mail", "tls"]:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         # Sockets live in a short folder of their own: Unix socket paths are limited to 107
@@ -224,20 +263,21 @@ class Dovecot:
             make_certificates(self.root / "tls")
         (self.root / "passwd.d").mkdir(exist_ok=True)
         config = self.root / "dovecot.conf"
-        config.write_text(
-            CONFIG.format(
-                instance=f"clientmanager-{self.port}",
-                root=self.root,
-                run_dir=self.run_dir,
-                port=self.port,
-                starttls_port=self.starttls_port,
-                uid=self.uid,
-                gid=self.gid,
-                capability_line=f"imap_capability = {capabilities}" if capabilities else "",
-                namespace=FLAVOURS[self.flavour],
-                extra=self.extra,
-            )
+        text = CONFIG.format(
+            instance=f"clientmanager-{self.port}",
+            root=self.root,
+            run_dir=self.run_dir,
+            port=self.port,
+            starttls_port=self.starttls_port,
+            uid=self.uid,
+            gid=self.gid,
+            capability_line=f"imap_capability = {capabilities}" if capabilities else "",
+            namespace=FLAVOURS[self.flavour],
+            extra=self.extra,
         )
+        if introspection_url:
+            text = oauth2_flavour(text, self.root, introspection_url)
+        config.write_text(text)
         self.process = subprocess.Popen(
             [DOVECOT, "-F", "-c", str(config)],
             stdout=subprocess.DEVNULL,

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from settings_app import connection
 from settings_app.forms import EmailPasswordField, password_choice_errors
 from settings_app.models import AuditEvent, Profile
 from settings_app.services import EMAIL_TAKEN, audit_profile_change, email_taken
@@ -37,7 +38,15 @@ class ProfileAdminForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = ["phone", "webmail_access"]
+        fields = ["phone", "webmail_access", "email_sign_in"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "email_sign_in" in self.fields:
+            self.fields["email_sign_in"].required = False  # absent means "keep"
+
+    def clean_email_sign_in(self):
+        return self.cleaned_data.get("email_sign_in") or self.instance.email_sign_in
 
     def clean(self):
         cleaned_data = super().clean()
@@ -90,6 +99,23 @@ class ProfileInline(admin.StackedInline):
     def email_password_state(self, profile):
         return profile.email_password_status.label
 
+    # Microsoft 365 sign-in: the method and the connection's state, never its tokens.
+    fields = [*fields, "email_sign_in", "microsoft_connection"]
+    readonly_fields = [*readonly_fields, "microsoft_connection"]
+
+    @admin.display(description="Microsoft 365 account")
+    def microsoft_connection(self, profile):
+        return _microsoft_summary(profile)
+
+
+def _microsoft_summary(profile) -> str:
+    status = profile.microsoft_status
+    if status == Profile.MicrosoftStatus.CONNECTED:
+        return f"Connected as {profile.microsoft_account}"
+    if status == Profile.MicrosoftStatus.NEEDS_RECONNECTING and profile.microsoft_failed_at:
+        return f"Needs reconnecting (since {profile.microsoft_failed_at:%Y-%m-%d %H:%M})"
+    return status.label
+
 
 @method_decorator(sensitive_post_parameters(), name="add_view")
 @method_decorator(sensitive_post_parameters(), name="change_view")
@@ -110,6 +136,9 @@ class UserWithProfileAdmin(UserAdmin):
     list_filter = [*UserAdmin.list_filter, "profile__webmail_access"]
     list_select_related = ["profile"]
     actions = ["clear_email_passwords", "switch_to_manual"]
+    # Microsoft 365 sign-in columns and action.
+    list_display = [*list_display, "email_sign_in", "microsoft_connected"]
+    actions = [*actions, "disconnect_microsoft"]
 
     def save_formset(self, request, form, formset, change):
         access_before = {
@@ -145,6 +174,28 @@ class UserWithProfileAdmin(UserAdmin):
         codename = get_permission_codename("change", Profile._meta)
         return self.has_change_permission(request) and request.user.has_perm(
             f"{Profile._meta.app_label}.{codename}"
+        )
+
+    @admin.display(description="Email sign-in", ordering="profile__email_sign_in")
+    def email_sign_in(self, user):
+        profile = getattr(user, "profile", None)
+        return (profile or Profile()).get_email_sign_in_display()
+
+    @admin.display(description="Microsoft account connected", boolean=True)
+    def microsoft_connected(self, user):
+        profile = getattr(user, "profile", None)
+        if profile is None or not profile.microsoft_token:
+            return False
+        return profile.microsoft_status == Profile.MicrosoftStatus.CONNECTED
+
+    @admin.action(description="Disconnect Microsoft 365 accounts", permissions=["change_profile"])
+    def disconnect_microsoft(self, request, queryset):
+        count = sum(
+            connection.disconnect(actor=request.user, subject=user, source=AuditEvent.Source.ADMIN)
+            for user in queryset
+        )
+        self.message_user(
+            request, f"Disconnected {count} Microsoft 365 account(s).", messages.SUCCESS
         )
 
     # Both actions declare the permission they need, so Django neither offers nor runs them

@@ -1,3 +1,5 @@
+import os
+
 from django.conf import settings
 from django.core import checks
 
@@ -67,3 +69,39 @@ def check_one_user_per_email_address(app_configs, databases=None, **kwargs):
             id="settings_app.W002",
         )
     ]
+
+
+@checks.register(checks.Tags.security)
+def check_microsoft(app_configs, **kwargs):
+    """With Microsoft 365 sign-in turned on (a client id), its other settings must be usable."""
+    if not settings.MICROSOFT_CLIENT_ID:
+        return []
+    errors = []
+    if not settings.MICROSOFT_CLIENT_SECRET:
+        where = settings.MICROSOFT_CLIENT_SECRET_FILE
+        errors.append(
+            checks.Error(
+                f"MICROSOFT_CLIENT_SECRET_FILE names {where}, which cannot be read or is empty."
+                if where
+                else "MICROSOFT_CLIENT_ID is set but MICROSOFT_CLIENT_SECRET is not.",
+                hint="Set the client secret of the app registered in Entra ID, or leave "
+                "MICROSOFT_CLIENT_ID empty to turn Microsoft 365 sign-in off.",
+                id="settings_app.E003",
+            )
+        )
+    if not settings.MICROSOFT_AUTHORITY.startswith("https://"):
+        errors.append(
+            checks.Error(
+                "MICROSOFT_AUTHORITY must be an https:// address.",
+                hint="The default is https://login.microsoftonline.com.",
+                id="settings_app.E004",
+            )
+        )
+    if settings.MICROSOFT_CA_FILE and not os.access(settings.MICROSOFT_CA_FILE, os.R_OK):
+        errors.append(
+            checks.Error(
+                f"MICROSOFT_CA_FILE names {settings.MICROSOFT_CA_FILE}, which cannot be read.",
+                id="settings_app.E005",
+            )
+        )
+    return errors

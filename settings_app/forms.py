@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
-from settings_app import crypto, services
+from settings_app import crypto, microsoft, services
 from settings_app.models import Profile
 
 # Control characters (CR and LF above all) would break the IMAP LOGIN command.
@@ -42,7 +42,11 @@ def password_choice_errors(cleaned_data: dict, profile: Profile) -> dict[str, st
         errors["clear_email_password"] = "Enter a new password or remove the saved one, not both."
     keeps_saved = profile.email_password_status == Profile.PasswordStatus.SAVED and not clear
     automatic = cleaned_data.get("webmail_access") == Profile.WebmailAccess.AUTOMATIC
-    if automatic and not (new_password or keeps_saved):
+    # With Microsoft 365 sign-in, Automatic uses the connected account instead of a password.
+    microsoft = (
+        cleaned_data.get("email_sign_in") or profile.email_sign_in
+    ) == Profile.EmailSignIn.MICROSOFT
+    if automatic and not microsoft and not (new_password or keeps_saved):
         errors["webmail_access"] = (
             "Automatic sign-in needs a saved email password. Enter your app password above, "
             "or choose Manual."
@@ -73,6 +77,14 @@ class SettingsForm(forms.Form):
         "Manual asks for the password each time.",
     )
 
+    email_sign_in = forms.ChoiceField(
+        label="Email sign-in",
+        choices=Profile.EmailSignIn.choices,
+        widget=forms.RadioSelect,
+        help_text="For Microsoft 365, connect your Microsoft account after saving: no password "
+        "is needed. For other mail services, use an app password.",
+    )
+
     def __init__(self, *args, user, profile: Profile, **kwargs):
         kwargs.setdefault(
             "initial",
@@ -82,9 +94,12 @@ class SettingsForm(forms.Form):
                 "email": user.email,
                 "phone": profile.phone,
                 "webmail_access": profile.webmail_access,
+                "email_sign_in": profile.email_sign_in,
             },
         )
         super().__init__(*args, **kwargs)
+        if not microsoft.is_configured():
+            del self.fields["email_sign_in"]
         state = {
             Profile.PasswordStatus.SAVED: "A password is saved; leave this blank to keep it.",
             Profile.PasswordStatus.NOT_SET: "No password is saved yet.",
@@ -127,6 +142,7 @@ class SettingsForm(forms.Form):
                 new_password=data["email_password"],
                 clear_password=data["clear_email_password"],
                 webmail_access=data["webmail_access"],
+                email_sign_in=data.get("email_sign_in") or None,
             )
         except services.SettingsConflict as conflict:
             self.add_error(conflict.field, conflict.message)

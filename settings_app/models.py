@@ -1,3 +1,5 @@
+import json
+
 from django.conf import settings
 from django.db import models
 from django.views.decorators.debug import sensitive_variables
@@ -30,6 +32,26 @@ class Profile(models.Model):
     # successful sign-in.
     email_password_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
 
+    # Microsoft 365 sign-in (settings_app.connection): how Webmail signs in to the mailbox.
+    class EmailSignIn(models.TextChoices):
+        PASSWORD = "password", "Email password / app password"
+        MICROSOFT = "microsoft", "Microsoft 365 account"
+
+    class MicrosoftStatus(models.TextChoices):
+        CONNECTED = "connected", "Connected"
+        NOT_CONNECTED = "not_connected", "Not connected"
+        NEEDS_RECONNECTING = "needs_reconnecting", "Needs reconnecting"
+
+    email_sign_in = models.CharField(
+        max_length=10, choices=EmailSignIn.choices, default=EmailSignIn.PASSWORD
+    )
+    # A Fernet token holding the refresh token and the current access token, never in clear.
+    microsoft_token = models.TextField(blank=True, editable=False)
+    # The Microsoft account that connected (its user name), shown as "Connected as ...".
+    microsoft_account = models.CharField(max_length=320, blank=True, editable=False)
+    # When Microsoft stopped accepting the connection (invalid_grant); cleared by reconnecting.
+    microsoft_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     class Meta:
         verbose_name = "contact information"
         verbose_name_plural = "contact information"
@@ -37,7 +59,9 @@ class Profile(models.Model):
             # The last guard behind the forms and services: Automatic with nothing saved would
             # send every Webmail visit to a sign-in that cannot happen.
             models.CheckConstraint(
-                condition=models.Q(webmail_access="manual") | ~models.Q(email_password_token=""),
+                condition=models.Q(webmail_access="manual")
+                | ~models.Q(email_password_token="")
+                | models.Q(email_sign_in="microsoft"),
                 name="automatic_needs_a_saved_password",
                 violation_error_message="Automatic sign-in needs a saved email password.",
             )
@@ -83,6 +107,55 @@ class Profile(models.Model):
     def signs_in_automatically(self) -> bool:
         return self.webmail_access == self.WebmailAccess.AUTOMATIC
 
+    @property
+    def automatic_without_password(self) -> bool:
+        """Automatic password sign-in with no password saved: a state never to be stored."""
+        return (
+            self.signs_in_automatically
+            and self.email_sign_in == self.EmailSignIn.PASSWORD
+            and not self.has_email_password
+        )
+
+    # Microsoft 365 sign-in
+
+    @property
+    def _microsoft_owner(self) -> str:
+        return f"microsoft:{self.user_id}"
+
+    @property
+    def signs_in_with_microsoft(self) -> bool:
+        """Whether Webmail signs in with the Microsoft account (and Microsoft is configured)."""
+        return self.email_sign_in == self.EmailSignIn.MICROSOFT and bool(
+            settings.MICROSOFT_CLIENT_ID
+        )
+
+    @sensitive_variables("tokens")
+    def set_microsoft_tokens(self, tokens: dict) -> None:
+        """Keep `tokens` (refresh_token, access_token, expires_at) encrypted for this user."""
+        self.microsoft_token = crypto.encrypt(json.dumps(tokens), owner=self._microsoft_owner)
+        self.microsoft_failed_at = None
+
+    def get_microsoft_tokens(self) -> dict:
+        """Return the kept tokens; raise crypto.DecryptionError if they cannot be read."""
+        return json.loads(crypto.decrypt(self.microsoft_token, owner=self._microsoft_owner))
+
+    def clear_microsoft(self) -> None:
+        self.microsoft_token = ""
+        self.microsoft_account = ""
+        self.microsoft_failed_at = None
+
+    @property
+    def microsoft_status(self) -> "Profile.MicrosoftStatus":
+        if not self.microsoft_token:
+            return self.MicrosoftStatus.NOT_CONNECTED
+        if self.microsoft_failed_at is not None:
+            return self.MicrosoftStatus.NEEDS_RECONNECTING
+        try:
+            self.get_microsoft_tokens()
+        except crypto.DecryptionError:
+            return self.MicrosoftStatus.NEEDS_RECONNECTING
+        return self.MicrosoftStatus.CONNECTED
+
 
 def profile_for(user) -> Profile:
     """Return the user's profile, creating an empty one the first time."""
@@ -104,6 +177,12 @@ class AuditEvent(models.Model):
         PASSWORD_CLEARED = "password_cleared", "Email password cleared"
         PASSWORD_ROTATED = "password_rotated", "Email password re-encrypted"
         ACCESS_CHANGED = "access_changed", "Webmail access changed"
+        SIGN_IN_CHANGED = "sign_in_changed", "Email sign-in changed"
+        MICROSOFT_CONNECTED = "ms_connected", "Microsoft account connected"
+        MICROSOFT_RECONNECTED = "ms_reconnected", "Microsoft account reconnected"
+        MICROSOFT_DISCONNECTED = "ms_disconnected", "Microsoft account disconnected"
+        MICROSOFT_FAILED = "ms_refresh_failed", "Microsoft connection stopped working"
+        MICROSOFT_ROTATED = "ms_rotated", "Microsoft tokens re-encrypted"
 
     class Source(models.TextChoices):
         SETTINGS = "settings", "Settings page"

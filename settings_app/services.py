@@ -88,6 +88,7 @@ def settings_update(
     new_password: str,
     clear_password: bool,
     webmail_access: str,
+    email_sign_in: str | None = None,
 ) -> None:
     """Save the Settings form: blank `new_password` keeps the saved one.
 
@@ -105,13 +106,26 @@ def settings_update(
         if email != user.email:
             # A rejection was for the old address.
             profile.email_password_rejected_at = None
+            if profile.microsoft_token:
+                # The Microsoft connection was made for the old address: it must be remade.
+                audit_record(
+                    actor=user,
+                    subject=user,
+                    action=AuditEvent.Action.MICROSOFT_DISCONNECTED,
+                    source=AuditEvent.Source.SETTINGS,
+                    detail=f"{profile.microsoft_account[:150]} (email address changed)",
+                )
+                profile.clear_microsoft()
         profile.phone = phone
         if clear_password:
             profile.clear_email_password()
         if new_password:
             profile.set_email_password(new_password)
         profile.webmail_access = webmail_access
-        if profile.signs_in_automatically and not profile.has_email_password:
+        sign_in_before = profile.email_sign_in
+        if email_sign_in:
+            profile.email_sign_in = email_sign_in
+        if profile.automatic_without_password:
             raise SettingsConflict("webmail_access", AUTOMATIC_NEEDS_PASSWORD)
         profile.save()
         user.first_name, user.last_name, user.email = first_name, last_name, email
@@ -121,6 +135,15 @@ def settings_update(
         except IntegrityError:  # another user took the address after the check above
             user.refresh_from_db(fields=["first_name", "last_name", "email"])
             raise SettingsConflict("email", EMAIL_TAKEN) from None
+        if sign_in_before != profile.email_sign_in:
+            labels = dict(Profile.EmailSignIn.choices)
+            audit_record(
+                actor=user,
+                subject=user,
+                action=AuditEvent.Action.SIGN_IN_CHANGED,
+                source=AuditEvent.Source.SETTINGS,
+                detail=f"{labels[sign_in_before]} → {labels[profile.email_sign_in]}",
+            )
         audit_profile_change(
             actor=user,
             subject=user,

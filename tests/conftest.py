@@ -9,6 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from devtools import dovecot as dovecot_server
+from devtools.identity import IdentityProvider
 from devtools.maildir import deliver, make_folder
 from devtools.seed import PIXEL_PNG, message
 from settings_app.models import Profile
@@ -242,4 +243,63 @@ def user_with_mailbox(django_user_model, dovecot, name: str):
 def automatic_user(user, mailbox):
     """`user` with the mailbox's password saved and Webmail access Automatic."""
     save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    return user
+
+
+# Microsoft 365 sign-in: a stand-in identity provider and a Dovecot that takes only its tokens.
+
+
+@pytest.fixture(scope="session")
+def identity_provider(tmp_path_factory):
+    with IdentityProvider(tmp_path_factory.mktemp("identity")) as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(tmp_path_factory, identity_provider):
+    """A real Dovecot like Exchange Online: XOAUTH2 only, every password LOGIN refused."""
+    try:
+        dovecot_server.ensure_installed(may_install=False)
+    except dovecot_server.DovecotMissing as exc:
+        pytest.fail(f"{exc} (make test installs it)")
+    server = dovecot_server.Dovecot(tmp_path_factory.mktemp("dovecot-oauth"))
+    server.start(introspection_url=identity_provider.introspection_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def microsoft_settings(settings, identity_provider, oauth_dovecot):
+    """Microsoft 365 sign-in set up against the stand-in; Webmail on the OAuth Dovecot."""
+    identity_provider.reset()
+    settings.MICROSOFT_CLIENT_ID = identity_provider.client_id
+    settings.MICROSOFT_CLIENT_SECRET = identity_provider.client_secret
+    settings.MICROSOFT_TENANT = identity_provider.tenant
+    settings.MICROSOFT_AUTHORITY = identity_provider.authority
+    settings.MICROSOFT_CA_FILE = str(identity_provider.ca_file)
+    settings.MICROSOFT_TIMEOUT = 3
+    settings.WEBMAIL_IMAP_HOST = oauth_dovecot.host
+    settings.WEBMAIL_IMAP_PORT = oauth_dovecot.port
+    settings.WEBMAIL_IMAP_SECURITY = "ssl"
+    settings.WEBMAIL_IMAP_CA_FILE = str(oauth_dovecot.ca_file)
+    settings.WEBMAIL_IMAP_TIMEOUT = 5
+    yield settings
+    pool.close_all()
+    identity_provider.reset()
+
+
+@pytest.fixture
+def microsoft_user(db, django_user_model, oauth_dovecot, microsoft_settings):
+    """A staff user whose mailbox lives on the OAuth Dovecot, Email sign-in Microsoft 365,
+    Webmail access Automatic, not yet connected. Its Inbox holds one message."""
+    user = make_user(django_user_model, "carol")
+    user.email = f"carol-{next(_mailbox_numbers)}@practice.example"
+    user.save()
+    maildir = oauth_dovecot.add_user(user.email, APP_PASSWORD)
+    mailbox = TestMailbox(user.email, maildir, oauth_dovecot)
+    mailbox.receive("Quarterly review", text="See you on Monday.")
+    profile, _ = Profile.objects.get_or_create(user=user)
+    profile.email_sign_in = Profile.EmailSignIn.MICROSOFT
+    profile.webmail_access = Profile.WebmailAccess.AUTOMATIC
+    profile.save()
     return user

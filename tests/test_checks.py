@@ -78,3 +78,28 @@ def test_it_stops_on_a_missing_or_empty_key_file(tmp_path, contents):
     result = check(tmp_path, ENCRYPTION_KEYS_FILE=str(key_file))
     assert result.returncode != 0
     assert "settings_app.E002" in result.stderr
+
+
+def test_it_stops_when_microsoft_is_on_without_a_secret(tmp_path):
+    result = check(
+        tmp_path,
+        ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        MICROSOFT_CLIENT_ID="11111111-2222-3333-4444-555555555555",
+        MICROSOFT_CLIENT_SECRET="",
+        MICROSOFT_CLIENT_SECRET_FILE=str(tmp_path / "missing"),
+    )
+    assert result.returncode != 0
+    assert "settings_app.E003" in result.stderr
+
+
+def test_it_starts_with_microsoft_configured(tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("client-secret\n")
+    result = check(
+        tmp_path,
+        ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        MICROSOFT_CLIENT_ID="11111111-2222-3333-4444-555555555555",
+        MICROSOFT_CLIENT_SECRET="",
+        MICROSOFT_CLIENT_SECRET_FILE=str(secret),
+    )
+    assert result.returncode == 0, result.stderr

@@ -95,6 +95,13 @@ class PasswordRejected(MailError):
     source = "form"  # which password: "form", "session" or "saved" (webmail.services sets it)
 
 
+class TokenRejected(MailError):
+    """The server refused an OAuth access token (XOAUTH2): not a password, never counted."""
+
+    status = 403
+    title = "The mail server did not accept the Microsoft sign-in"
+
+
 class TooManyConnections(MailError):
     """The server refused for a limit on connections ([LIMIT], [INUSE]): not the password."""
 
@@ -565,24 +572,50 @@ class Mailbox:
         """Connect and sign in; raise a MailError saying why not."""
         check_text(username, what="user name", max_length=320)
         check_text(password, what="password", max_length=1024)
-        self.server.require_encryption()
         with self.deadline():
-            self._client = _Client(self.server, self._guard)
-            if self.server.security == "starttls":
-                if not self._client.has_capability("STARTTLS"):
-                    raise ProtocolError(
-                        f"{self.server.host} does not offer STARTTLS, so the connection cannot "
-                        "be encrypted. Webmail never sends a password unencrypted."
-                    )
-                self._client.starttls(self.server.ssl_context())
-                self._guard.attach(self._client._imap.sock)
-            if not isinstance(self._client._imap.sock, ssl.SSLSocket):
-                raise ProtocolError("The connection is not encrypted, so no password is sent.")
+            self._connect()
             self._log_in(username, password)
             # Keep the capabilities the server sent with its answer to LOGIN; SELECT would
             # forget them and imapclient would ask again.
             self._client.capabilities()
         return self
+
+    @sensitive_variables("access_token")
+    def sign_in_oauth2(self, username: str, access_token: str) -> "Mailbox":
+        """Connect and sign in with AUTHENTICATE XOAUTH2 (Microsoft 365); raise a MailError."""
+        check_text(username, what="user name", max_length=320)
+        check_text(access_token, what="access token", max_length=6000)
+        with self.deadline():
+            self._connect()
+            try:
+                self._client.oauth2_login(username, access_token)
+            except imap_errors.LoginError as exc:
+                if isinstance(exc.__context__, imaplib.IMAP4.abort):
+                    raise exc.__context__ from None  # the line dropped: no answer to the token
+                # Dovecot answers [UNAVAILABLE] when it cannot ask the identity provider.
+                raise _refusal(str(exc), self.server.host) or TokenRejected(
+                    f"{self.server.host} did not accept the Microsoft sign-in for {username}."
+                ) from exc
+            finally:
+                with suppress(AttributeError):
+                    self._client._imap._cmd_log.clear()
+            self._client.capabilities()
+        return self
+
+    def _connect(self) -> None:
+        """Open the connection, encrypted before anything secret is sent."""
+        self.server.require_encryption()
+        self._client = _Client(self.server, self._guard)
+        if self.server.security == "starttls":
+            if not self._client.has_capability("STARTTLS"):
+                raise ProtocolError(
+                    f"{self.server.host} does not offer STARTTLS, so the connection cannot "
+                    "be encrypted. Webmail never sends a password unencrypted."
+                )
+            self._client.starttls(self.server.ssl_context())
+            self._guard.attach(self._client._imap.sock)
+        if not isinstance(self._client._imap.sock, ssl.SSLSocket):
+            raise ProtocolError("The connection is not encrypted, so no password is sent.")
 
     @sensitive_variables("password")
     def _log_in(self, username: str, password: str) -> None:

@@ -11,10 +11,10 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from settings_app import crypto
+from settings_app import connection, crypto
 from settings_app.models import Profile, profile_for
 from settings_app.services import RotationResult
-from webmail.imap import Mailbox, PasswordRejected, Server
+from webmail.imap import Mailbox, PasswordRejected, Server, TokenRejected
 from webmail.models import SignInFailure
 from webmail.pool import pool, pool_key
 
@@ -58,6 +58,7 @@ def session_password_store(request, password: str) -> None:
 
 def session_password_drop(request) -> None:
     request.session.pop(SESSION_PASSWORD, None)
+    connection.session_drop(request)
     if request.session.session_key:
         pool.drop_session(request.session.session_key)
 
@@ -125,6 +126,8 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
     Raises SignInNeeded, Throttled or an imap.MailError.
     """
     profile = profile_for(request.user)
+    if password is None and profile.signs_in_with_microsoft:
+        return _microsoft_lease(request, profile)
     if password is None:
         credentials = _credentials(request, profile)
     else:
@@ -190,6 +193,44 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
     return mailbox
 
 
+# Microsoft 365 sign-in (XOAUTH2) --------------------------------------------------------------
+# No password is sent, so nothing here counts toward the sign-in limit or marks a password as
+# rejected. The pool key holds a keyed digest of the access token, never the token itself.
+
+
+@sensitive_variables("token")
+def _microsoft_lease(request, profile: Profile) -> Lease:
+    if not request.user.email:
+        raise NoEmailAddress
+    token = connection.access_token(request, profile)
+    server = Server.from_settings()
+    if not request.session.session_key:
+        request.session.save()
+    key = pool_key(
+        session_key=request.session.session_key,
+        user_id=request.user.pk,
+        server=server,
+        username=request.user.email,
+        password="xoauth2\x00" + token,
+    )
+    mailbox = pool.take(key)
+    commands_before = mailbox.commands if mailbox else 0
+    if mailbox is None:
+        mailbox = Mailbox(server)
+        try:
+            mailbox.sign_in_oauth2(request.user.email, token)
+        except TokenRejected:
+            mailbox.close()
+            # Refreshed on the next visit, whatever its expiry said (a clock off, a revocation).
+            connection.access_token_forget(request, profile)
+            raise
+        except BaseException:
+            mailbox.close()
+            raise
+    mailbox.reset()
+    return Lease(mailbox, key, request, commands_before)
+
+
 @contextmanager
 def mailbox_open(request) -> Iterator[Mailbox]:
     """Use a signed-in mailbox for the block, within the server timeout."""
@@ -219,16 +260,22 @@ def session_tokens_rotate() -> RotationResult:
     store = SessionStore()
     for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
         data = session.get_decoded()
-        token = data.get(SESSION_PASSWORD)
-        if not token:
-            continue
-        if crypto.is_current(token):
-            result.current += 1
-            continue
-        try:
-            data[SESSION_PASSWORD] = crypto.rotate(token)
-        except crypto.DecryptionError:
-            result.unreadable += 1
+        changed = False
+        # The typed password and a Manual Microsoft sign-in are the secrets sessions keep.
+        for name in (SESSION_PASSWORD, connection.SESSION_KEY):
+            token = data.get(name)
+            if not token:
+                continue
+            if crypto.is_current(token):
+                result.current += 1
+                continue
+            try:
+                data[name] = crypto.rotate(token)
+            except crypto.DecryptionError:
+                result.unreadable += 1
+                continue
+            changed = True
+        if not changed:
             continue
         # Only replace what was read: a session that changed meanwhile keeps its own data.
         result.rotated += Session.objects.filter(

@@ -16,6 +16,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from settings_app import connection, microsoft
 from settings_app.models import profile_for
 from webmail import imap, mime, sanitize, services
 from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
@@ -146,8 +147,22 @@ def _sign_in_page(request, *, form=None, rejected=None, problem="", status=200):
         "problem": problem,
         "server": imap.Server.from_settings(),
         "next": next_url,
+        "microsoft_configured": microsoft.is_configured(),
     }
     return render(request, "webmail/sign_in.html", context, status=status)
+
+
+def _microsoft_sign_in_page(request, exc):
+    """Ask to sign in with Microsoft (Manual), or to connect or reconnect in Settings."""
+    context = {
+        "profile": profile_for(request.user),
+        "problem": str(exc),
+        "reconnect_since": exc.reconnect_since,
+        "next": _safe_next(request, request.get_full_path(), reverse("webmail:open")),
+    }
+    return microsoft.allow_sign_in_redirect(
+        render(request, "webmail/microsoft_sign_in.html", context)
+    )
 
 
 def _error_page(request, title: str, message: str, status: int):
@@ -164,6 +179,10 @@ def mail_view(view):
             return view(request, *args, **kwargs)
         except services.NoEmailAddress as exc:
             return _sign_in_page(request, problem=str(exc))
+        except connection.MicrosoftSignInNeeded as exc:
+            return _microsoft_sign_in_page(request, exc)
+        except microsoft.MicrosoftError as exc:
+            return _error_page(request, exc.title, exc.message, exc.status)
         except services.SignInNeeded:
             return _sign_in_page(request)
         except imap.PasswordRejected as exc:

@@ -28,11 +28,14 @@ SIGNED_IN_PAGES = {
     "webmail:body": "/webmail/message/1/body/",
     "webmail:source": "/webmail/message/1/source/",
     "webmail:attachment": "/webmail/message/1/part/2/",
+    "settings_app:microsoft_callback": "/settings/microsoft/callback/",
 }
 POST_ONLY = {
     "logout": "/accounts/logout/",
     "webmail:act": "/webmail/actions/",
     "webmail:sign_out": "/webmail/sign-out/",
+    "settings_app:microsoft_connect": "/settings/microsoft/connect/",
+    "settings_app:microsoft_disconnect": "/settings/microsoft/disconnect/",
 }
 
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from settings_app import crypto, services
+from settings_app import connection, crypto, services
 from webmail.services import session_tokens_rotate
 
 
@@ -19,10 +19,12 @@ class Command(BaseCommand):
             raise CommandError(problem)
         saved = services.profile_tokens_rotate(batch_size=batch_size)
         sessions = session_tokens_rotate()
+        connections = connection.tokens_rotate(batch_size=batch_size)
+        parts = (saved, sessions, connections)
         result = services.RotationResult(
-            rotated=saved.rotated + sessions.rotated,
-            current=saved.current + sessions.current,
-            unreadable=saved.unreadable + sessions.unreadable,
+            rotated=sum(part.rotated for part in parts),
+            current=sum(part.current for part in parts),
+            unreadable=sum(part.unreadable for part in parts),
         )
         self.stdout.write(
             f"Rotated {result.rotated} secret(s); {result.current} already used the first key."
