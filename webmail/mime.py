@@ -254,18 +254,19 @@ def read_header(value) -> tuple[str, bool]:
         between = text[end : match.start()]
         charset = match.group(1).split("*", 1)[0]  # RFC 2231 adds a language: utf-8*en
         data = _word_bytes(match.group(2), match.group(3))
+        end = match.end()
+        if data is None:  # shown as it came, with the space before it
+            flush()
+            shown += [between, match.group(0)]
+            continue
         if between and not (pending is not None and between.isspace()):
             flush()
             shown.append(between)
-        if data is None:
-            flush()
-            shown.append(match.group(0))
-        elif pending is not None and pending[0].lower() == charset.lower():
+        if pending is not None and pending[0].lower() == charset.lower():
             pending[1].extend(data)
         else:
             flush()
             pending = (charset, bytearray(data))
-        end = match.end()
     flush()
     shown.append(text[end:])
     return CONTROL.sub(" ", "".join(shown)).strip(), substituted

@@ -152,6 +152,7 @@ def test_a_refused_charset_is_read_as_utf8_and_says_so(charset):
         (b"=?zlib?b?YWJj?=", "abc"),
         (b"=?utf-8?b?QQ=A?=", "=?utf-8?b?QQ=A?="),  # padding inside: left as it came
         (b"=?utf-8?q?unterminated", "=?utf-8?q?unterminated"),
+        (b"=?utf-8?q?ok?= =?utf-8?b?!!?= =?utf-8?q?fine?=", "ok =?utf-8?b?!!?= fine"),
         (b"=?utf-8?q?=E2=9C?= =?utf-8?q?=93_done?=", "✓ done"),  # a character split in two
         (b"=?utf-8*en?q?with_language?=", "with language"),
         (b"=?utf-16?b?AEgAaQ==?=", "Hi"),  # UTF-16 without a byte-order mark
