@@ -1,5 +1,5 @@
 import base64
-from functools import cache, wraps
+from functools import wraps
 from typing import NamedTuple
 from urllib.parse import urlencode
 
@@ -59,11 +59,6 @@ class Row(NamedTuple):
     size: str
 
 
-@cache
-def _rows_template():
-    return engines["jinja2"].get_template("webmail/includes/message_rows.jinja")
-
-
 def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
     """The rows of the message list as HTML, from a Jinja2 template (which escapes)."""
     rows = []
@@ -94,7 +89,8 @@ def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
         "base": reverse("webmail:open") + "message/",
         "query": urlencode({"folder": page.folder}),
     }
-    return mark_safe(_rows_template().render(context))  # noqa: S308  (Jinja2 autoescapes)
+    template = engines["jinja2"].get_template("webmail/includes/message_rows.jinja")
+    return mark_safe(template.render(context))  # noqa: S308  (Jinja2 autoescapes)
 
 
 def folder_parts(mail: imap.Mailbox, folders: list[imap.Folder], folder: str) -> dict:
