@@ -30,14 +30,13 @@ from webmail.mime import (
     Part,
     address,
     addresses,
-    arrange,
     as_text,
     aware,
-    decode_charset,
-    decode_transfer,
+    decode_part,
     decode_words,
     pairs,
-    walk_structure,
+    read_header,
+    read_structure,
 )
 
 PAGE_SIZE = 50
@@ -905,10 +904,12 @@ class Mailbox:
         )
         envelope = data.get(b"ENVELOPE")
         flags = data.get(b"FLAGS", ())
+        subject, substituted = read_header(getattr(envelope, "subject", None))
         message = Message(
             folder=folder,
             uid=uid,
-            subject=decode_words(getattr(envelope, "subject", None)),
+            subject=subject,
+            substituted_headers=substituted,
             sender=addresses(getattr(envelope, "from_", None)),
             to=addresses(getattr(envelope, "to", None)),
             cc=addresses(getattr(envelope, "cc", None)),
@@ -928,7 +929,7 @@ class Mailbox:
     def part_text(self, part: Part, uid: int, limit: int) -> tuple[str, bool]:
         """Decode a text part, reading at most `limit` bytes of it."""
         raw = self.part_bytes(part.number, uid, 0, limit)
-        text = decode_charset(decode_transfer(raw, part.encoding), part.charset)
+        text = decode_part(raw, part)
         return text.replace("\r\n", "\n"), part.size > limit
 
     def part_bytes(self, number: str, uid: int, offset: int, length: int) -> bytes:
@@ -1039,10 +1040,7 @@ class Mailbox:
 def _arrange(message: Message, data: dict) -> None:
     """Sort a FETCHed BODYSTRUCTURE into the message's bodies and attachments, or mark it
     damaged (its raw source can still be shown)."""
-    try:
-        arrange(message, list(walk_structure(data[b"BODYSTRUCTURE"])))
-    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
-        message.damaged = True
+    read_structure(message, data.get(b"BODYSTRUCTURE"))
 
 
 def _search_term(term: str) -> bytes:

@@ -8,6 +8,7 @@ second wall behind this one.
 """
 
 import copy
+import re
 from urllib.parse import unquote
 
 import nh3
@@ -32,6 +33,11 @@ STYLE_PROPERTIES = {
     "border-style", "border-width", "border-radius", "border-collapse", "border-spacing",
     "list-style-type", "table-layout", "display",
 }  # fmt: skip
+# Style values that load or compute something (old IE's expression(), url() in any property,
+# CSS escapes that could spell either): the whole style attribute goes.
+UNSAFE_STYLE = re.compile(r"expression|url\s*\(|\\|@import|behavior|binding", re.IGNORECASE)
+# A cid: URL in any case, up to where an attribute value or CSS url() ends.
+CID_URL = re.compile(r"cid:([^\"' >)]*)", re.IGNORECASE | re.ASCII)
 
 
 def clean_html(
@@ -57,6 +63,8 @@ def clean_html(
             if lowered.startswith(("http:", "https:")) and allow_remote:
                 return value
             return None
+        if attribute == "style" and UNSAFE_STYLE.search(value):
+            return None
         return value
 
     return nh3.clean(
@@ -74,13 +82,6 @@ def clean_html(
 
 def cid_references(html: str) -> set[str]:
     """The Content-IDs an HTML body refers to with cid: URLs."""
-    references = set()
-    lowered = html.lower()
-    start = lowered.find("cid:")
-    while start != -1:
-        end = start + 4
-        while end < len(html) and html[end] not in "\"' >)":
-            end += 1
-        references.add(unquote(html[start + 4 : end]).strip().strip("<>"))
-        start = lowered.find("cid:", end)
-    return references
+    # Matched in the original text: lower-casing can change its length ("İ" becomes two
+    # characters), so offsets found in a lower-cased copy cut the original in wrong places.
+    return {unquote(match.group(1)).strip().strip("<>") for match in CID_URL.finditer(html)}

@@ -1,12 +1,13 @@
 import base64
 from functools import wraps
-from html import escape
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.template import engines
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -30,11 +31,6 @@ class BadRequest(Exception):
     pass
 
 
-FLAG_MARK = '<span class="mark-flag" title="Flagged" aria-hidden="true">⚑</span>'
-UNREAD = '<span class="visually-hidden">Unread: </span>'
-FLAGGED = '<span class="visually-hidden">Flagged: </span>'
-
-
 def remembered(mail: imap.Mailbox, key: tuple, make) -> SafeString:
     """What `make()` renders, kept with the connection for as long as `key` describes it.
 
@@ -48,14 +44,24 @@ def remembered(mail: imap.Mailbox, key: tuple, make) -> SafeString:
     return mail.rendered[key]
 
 
-def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
-    """The rows of the message list as HTML, every value escaped with html.escape.
+class Row(NamedTuple):
+    """What one row of the message list shows (a tuple: Jinja2 reads its fields fastest)."""
 
-    Built in Python rather than with template tags or format_html: a page has 50 rows, and
-    rendering them either way took longer than the whole exchange with the mail server.
-    """
-    base = reverse("webmail:open") + "message/"
-    query = escape(urlencode({"folder": page.folder}))
+    uid: int
+    css: str
+    who: str
+    who_title: str
+    subject: str
+    unread: bool
+    flagged: bool
+    iso: str
+    title: str
+    short: str
+    size: str
+
+
+def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
+    """The rows of the message list as HTML, from a Jinja2 template (which escapes)."""
     rows = []
     for message in page.messages:
         local = timezone.localtime(message.date) if message.date else None
@@ -63,22 +69,29 @@ def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
             who, who_title = message.recipients or "(no recipient)", ""
         else:
             who, who_title = message.sender or "(unknown sender)", message.sender_address
-        subject = escape(message.subject or "(no subject)")
         css = ("" if message.seen else "unread") + (" flagged" if message.flagged else "")
-        marks = ("" if message.seen else UNREAD) + (FLAGGED if message.flagged else "")
         rows.append(
-            f'<tr class="{css.strip()}"><td class="col-select"><input type="checkbox" name="uid" '
-            f'value="{message.uid}" id="select-{message.uid}"><label for="select-{message.uid}" '
-            f'class="visually-hidden">Select “{subject}”</label></td>'
-            f'<td class="col-from" title="{escape(who_title)}">{escape(who)}</td>'
-            f'<td class="col-subject">{FLAG_MARK if message.flagged else ""}'
-            f'<a href="{base}{message.uid}/?{query}">{marks}{subject}</a></td>'
-            f'<td class="col-date"><time datetime="{local.isoformat() if local else ""}" '
-            f'title="{f"{local.day} {local:%B %Y, %H:%M}" if local else ""}">'
-            f"{short_date(local, today) if local else ''}</time></td>"
-            f'<td class="col-size">{size_text(message.size)}</td></tr>'
+            Row(
+                uid=message.uid,
+                css=css.strip(),
+                who=who,
+                who_title=who_title,
+                subject=message.subject or "(no subject)",
+                unread=not message.seen,
+                flagged=message.flagged,
+                iso=local.isoformat() if local else "",
+                title=f"{local.day} {local:%B %Y, %H:%M}" if local else "",
+                short=short_date(local, today) if local else "",
+                size=size_text(message.size),
+            )
         )
-    return mark_safe("\n".join(rows))  # noqa: S308  (every value is escaped)
+    context = {
+        "rows": rows,
+        "base": reverse("webmail:open") + "message/",
+        "query": urlencode({"folder": page.folder}),
+    }
+    template = engines["jinja2"].get_template("webmail/includes/message_rows.jinja")
+    return mark_safe(template.render(context))  # noqa: S308  (Jinja2 autoescapes)
 
 
 def folder_parts(mail: imap.Mailbox, folders: list[imap.Folder], folder: str) -> dict:

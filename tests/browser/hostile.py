@@ -46,3 +46,18 @@ HOSTILE_HTML = {
     "window open": "<img src=x onerror=\"window.open('https://evil.example/')\">",
     "marquee": "<marquee onstart=alert('marquee')>m</marquee>",
 }
+
+# Visible text to click in each message that invites a click. The sanitiser strips ids, so
+# the test finds these by their text: a click that never happens would prove nothing.
+CLICK_TEXT = {
+    "javascript link": "click me",
+    "data link": "data link",
+    "vbscript link": "vb",
+    "form": "Verify account",
+    "onclick": "click",
+    "top navigation": "leave",
+    "details ontoggle": "s",
+    "marquee": "m",
+}
+# The one link that survives (to another site): it may open in a new tab, never in the app's.
+NEW_TAB_LINKS = {"top navigation": f"{EVIL}/"}

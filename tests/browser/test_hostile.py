@@ -6,17 +6,22 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import expect
 
 from tests.browser.conftest import sign_in
-from tests.browser.hostile import HOSTILE_HTML
+from tests.browser.hostile import CLICK_TEXT, HOSTILE_HTML, NEW_TAB_LINKS
 from tests.conftest import USER_PASSWORD
 
 ATTACKER = ("Attacker", "attacker@evil.example")
 
 
-def test_hostile_mail_cannot_run_script_or_reach_other_hosts(page, automatic_user, mailbox, watch):
+def test_hostile_mail_cannot_run_script_or_reach_other_hosts(
+    page, context, automatic_user, mailbox, watch
+):
     first_uid = 61
     for number, (name, html) in enumerate(HOSTILE_HTML.items()):
         mailbox.receive(f"Hostile {number}: {name}", sender=ATTACKER, html=html)
     assert len(HOSTILE_HTML) >= 30
+    own_page_requests, popups, clicked = [], [], []
+    page.on("request", lambda request: own_page_requests.append(request.url))
+    context.on("page", lambda popup: popups.append(popup))
     sign_in(page, "alice", USER_PASSWORD)
 
     for offset, name in enumerate(HOSTILE_HTML):
@@ -24,17 +29,29 @@ def test_hostile_mail_cannot_run_script_or_reach_other_hosts(page, automatic_use
         expect(page.get_by_role("heading", name=f"Hostile {offset}: {name}")).to_be_visible()
         frame = page.frame_locator("iframe.message-body")
         expect(frame.locator("body")).to_be_attached()
-        for target in ("#go", "body"):  # click what invites a click, then anywhere
-            element = frame.locator(target).first
-            if element.count():
-                element.click(timeout=2000, force=True)
+        if name in CLICK_TEXT:  # click what invites a click, found by its visible text
+            target = frame.get_by_text(CLICK_TEXT[name], exact=True)
+            expect(target).to_have_count(1)
+            if name in NEW_TAB_LINKS:
+                with context.expect_page(timeout=5000):
+                    target.click(timeout=5000)
+            else:
+                target.click(timeout=5000)
+            clicked.append(name)
+        frame.locator("body").click(timeout=5000, position={"x": 5, "y": 5})  # and anywhere
         page.wait_for_timeout(100)
         # The app's own page is untouched and still ours.
         assert page.url.endswith(f"/webmail/message/{first_uid + offset}/?folder=INBOX"), name
         expect(page.get_by_role("button", name="Mark unread")).to_be_visible()
 
+    assert sorted(clicked) == sorted(CLICK_TEXT)
     assert watch.dialogs == []
-    assert watch.foreign() == []
+    assert [url for url in own_page_requests if url in watch.foreign()] == []
+    # The surviving link opened in a new tab that cannot reach back (rel=noopener), and
+    # nothing else left the site.
+    assert len(popups) == len(NEW_TAB_LINKS)
+    assert [popup.evaluate("() => window.opener") for popup in popups] == [None] * len(popups)
+    assert set(watch.foreign()) <= set(NEW_TAB_LINKS.values())
 
 
 def test_an_overlay_cannot_cover_the_apps_own_controls(page, automatic_user, mailbox):
