@@ -487,6 +487,8 @@ class Mailbox:
             try:
                 self._client.login(username, password)
             except imap_errors.LoginError as exc:
+                if re.search(r"\[(LIMIT|INUSE)\]", str(exc)):
+                    raise TooManyConnections(str(exc)) from exc
                 raise PasswordRejected(str(exc)) from exc
             # Keep the capabilities the server sent with its answer to LOGIN; SELECT would
             # forget them and imapclient would ask again.
@@ -512,6 +514,11 @@ class Mailbox:
     def reset(self) -> None:
         """Start a new request: the open folder is brought up to date before it is used."""
         self._synced = False
+
+    def cache_bytes(self) -> int:
+        """A cheap estimate of the mail data kept for reuse (about 1 KB per envelope)."""
+        rendered = sum(len(value) for value in self.rendered.values() if isinstance(value, str))
+        return len(self._summaries) * 1024 + rendered
 
     # Folders
 

@@ -7,7 +7,7 @@ import time
 from django.test import Client
 
 from settings_app.models import Profile
-from tests.conftest import APP_PASSWORD, save_password, user_with_mailbox
+from tests.conftest import APP_PASSWORD, make_user, save_password, user_with_mailbox
 from webmail import imap
 from webmail.pool import pool
 
@@ -24,13 +24,40 @@ def test_the_next_page_reuses_the_signed_in_connection(user_client, automatic_us
     assert logins(mailbox.dovecot, mailbox.email) == 1
 
 
-def test_a_new_browser_session_signs_in_afresh(automatic_user, mailbox):
+def test_new_browser_sessions_of_a_user_share_the_signed_in_connection(automatic_user, mailbox):
     for _ in range(2):
         client = Client()
         client.force_login(automatic_user)
         client.get("/webmail/")
 
-    assert logins(mailbox.dovecot, mailbox.email) == 2
+    assert logins(mailbox.dovecot, mailbox.email) == 1
+
+
+def test_fourteen_new_browser_sessions_in_a_row_all_open_the_inbox(automatic_user, mailbox):
+    for _ in range(14):
+        client = Client()
+        client.force_login(automatic_user)
+        page = client.get("/webmail/").content.decode()
+        assert "Grüße aus Köln" in page
+
+    assert Profile.objects.get(user=automatic_user).email_password_rejected_at is None
+    assert mailbox.dovecot.connections_by_user().get(mailbox.email, 0) <= 4
+
+
+def test_another_users_idle_connection_to_the_mailbox_is_closed_first(
+    automatic_user, mailbox, django_user_model, settings
+):
+    settings.WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX = 1
+    colleague = make_user(django_user_model, "carol")
+    colleague.email = mailbox.email  # a shared mailbox: same address and password
+    colleague.save()
+    save_password(colleague, access=Profile.WebmailAccess.AUTOMATIC)
+
+    for person in (automatic_user, colleague, automatic_user):
+        client = Client()
+        client.force_login(person)
+        assert "Grüße aus Köln" in client.get("/webmail/").content.decode()
+        assert mailbox.dovecot.connections_by_user() == {mailbox.email: 1}
 
 
 def test_new_mail_shows_on_the_next_view(user_client, automatic_user, mailbox):
