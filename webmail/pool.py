@@ -89,6 +89,7 @@ class _Idle:
 class Pool:
     def __init__(self):
         self._lock = threading.Lock()
+        self._claiming = threading.Lock()
         self._idle: dict[Hashable, list[_Idle]] = {}
         self._slots: dict[Mailbox, Slot] = {}  # every connection this process has open
         self._claimed: dict[int, Slot] = {}  # slot ids this process holds (also mid-sign-in)
@@ -267,6 +268,12 @@ class Pool:
 
     def _claim(self, budget: str) -> Slot | None:
         """Take a free or expired slot of `budget`; else ask its holders for one and return None."""
+        # One claim at a time in a process, so a slot another thread has just inserted is never
+        # mistaken for one this process let go of.
+        with self._claiming:
+            return self._claim_now(budget)
+
+    def _claim_now(self, budget: str) -> Slot | None:
         now = timezone.now()
         expires_at = now + timedelta(seconds=LEASE_SECONDS)
         holder = self.holder
@@ -335,9 +342,6 @@ class Pool:
     def _release(self, slots: list[Slot]) -> None:
         if not slots:
             return
-        with self._lock:
-            for slot in slots:
-                self._claimed.pop(slot.id, None)
         try:
             ConnectionSlot.objects.filter(
                 id__in=[slot.id for slot in slots], holder=self.holder
@@ -345,6 +349,10 @@ class Pool:
         except Exception:
             # The lease runs out by itself; until then this process may reuse the slot.
             logger.warning("Could not give back IMAP connection slots", exc_info=True)
+        # Only now: a slot of this process's that is not in _claimed may be taken again.
+        with self._lock:
+            for slot in slots:
+                self._claimed.pop(slot.id, None)
 
     # The reaper
 

@@ -175,3 +175,15 @@ def test_idle_connections_are_bounded_in_bytes(
 
     assert len(pool) == 1
     assert dovecot.connections_by_user() == {users[0][1].email: 1}
+
+
+def test_reusing_a_connection_asks_nothing_of_the_slots_table(user_client, automatic_user, mailbox):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    user_client.get("/webmail/")
+    with CaptureQueriesContext(db) as queries:
+        assert user_client.get("/webmail/").status_code == 200
+
+    assert not [q for q in queries.captured_queries if "connectionslot" in q["sql"]]
+    assert ConnectionSlot.objects.count() == 1

@@ -1,12 +1,15 @@
 """Opening Webmail: automatic sign-in, the manual form, and what a rejected password says."""
 
 import re
+import threading
 import time
 
 from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test import Client
 
 from settings_app.models import Profile
-from tests.conftest import APP_PASSWORD, USER_PASSWORD, save_password
+from tests.conftest import APP_PASSWORD, USER_PASSWORD, make_user, save_password, user_with_mailbox
 from webmail.models import SignInFailure
 
 
@@ -196,23 +199,77 @@ def test_saving_guesses_in_settings_is_throttled_too(user_client, user, mailbox,
     assert mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>") == 5
 
 
-def test_the_limit_is_per_mailbox_whoever_sends_the_guesses(
-    user_client, user, mailbox, settings, django_user_model
-):
-    from django.test import Client
-
-    from tests.conftest import make_user
-
-    colleague = make_user(django_user_model, "mallory")
-    colleague.email = mailbox.email  # the IMAP user name is the address in Settings
+def guesser_for(django_user_model, name, address):
+    """A colleague whose Settings hold another staff member's address."""
+    colleague = make_user(django_user_model, name)
+    colleague.email = address
     colleague.save()
     guesser = Client()
     guesser.force_login(colleague)
+    return guesser
+
+
+def test_a_colleague_cannot_use_up_the_owners_allowance(
+    user_client, user, mailbox, settings, django_user_model
+):
+    guesser = guesser_for(django_user_model, "mallory", mailbox.email.upper())
     for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
         guesser.post("/webmail/sign-in/", {"password": "guess"})
 
     assert guesser.post("/webmail/sign-in/", {"password": "guess"}).status_code == 429
+    assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 302
+
+
+def test_a_mailbox_closes_to_everyone_after_twice_the_limit_from_several_users(
+    user_client, user, mailbox, settings, django_user_model
+):
+    for name in ("mallory", "trudy"):
+        guesser = guesser_for(django_user_model, name, mailbox.email)
+        for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
+            guesser.post("/webmail/sign-in/", {"password": "guess"})
+
     assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 429
+    failures = mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>")
+    assert failures == 2 * settings.WEBMAIL_SIGN_IN_ATTEMPTS
+
+
+def test_case_variants_of_an_address_count_together(user_client, user, mailbox, settings):
+    for number in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
+        user.email = mailbox.email.upper() if number % 2 else mailbox.email.title()
+        user.save()
+        user_client.post("/webmail/sign-in/", {"password": "guess"})
+    user.email = mailbox.email
+    user.save()
+
+    response = user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD})
+
+    assert response.status_code == 429
+
+
+def test_parallel_typed_passwords_only_try_the_limits_worth(
+    transactional_db, dovecot, imap_settings, django_user_model, settings
+):
+    user, mailbox = user_with_mailbox(django_user_model, dovecot, "ivan")
+    barrier = threading.Barrier(12)
+    statuses = []
+
+    def guess(number):
+        client = Client()
+        client.force_login(user)
+        barrier.wait()
+        response = client.post("/webmail/sign-in/", {"password": f"guess-{number}"})
+        statuses.append(response.status_code)
+        connection.close()
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    tried = dovecot.log_file.read_text().count(f"user=<{mailbox.email}>")
+    assert tried == settings.WEBMAIL_SIGN_IN_ATTEMPTS
+    assert sorted(statuses) == [200] * tried + [429] * (12 - tried)
 
 
 def test_the_throttle_lifts_after_the_window(user_client, user, mailbox, settings):
