@@ -9,7 +9,7 @@ are closed after WEBMAIL_IMAP_IDLE_SECONDS, and the idle ones of a process are b
 Budget. No mailbox has more than WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX connections open from
 the app, across all processes: each open connection holds a ConnectionSlot row, numbered below
 the budget and unique per mailbox, so the database decides who gets the last one. A request
-that finds none free closes this process's idle connections of that mailbox, marks the others'
+that finds none free closes this process's idle connections to that mailbox, marks the others'
 slots as wanted (their holders close them once idle, within a second) and waits briefly,
 reusing a connection as soon as one comes back. Holders renew their leases from a background
 thread; a killed process's slots expire after LEASE_SECONDS. Reusing a connection costs no
@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,6 +71,21 @@ def _looks_alive(mailbox: Mailbox) -> bool:
     except (OSError, ValueError):
         return False
     return not readable
+
+
+@contextmanager
+def _unsynced():
+    """A transaction PostgreSQL commits without waiting for the disk.
+
+    Slot rows are bookkeeping that expires by itself: other processes see a commit at once
+    either way, and losing the last moments of them in a database crash costs nothing. This
+    saves a disk flush (about 10 ms here) on each connection opened or closed.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 @dataclass
@@ -119,7 +135,6 @@ class Pool:
             mailbox = self.take(key)
             if mailbox is not None:
                 return mailbox
-            self._close_idle_of(budget)
             slot = self._claim(budget)
             if slot is not None:
                 break
@@ -230,20 +245,23 @@ class Pool:
             self._idle.clear()
         self._close(everything)
 
-    def _close_idle_of(self, budget: str) -> None:
-        """Close this process's idle connections to a mailbox (other passwords, other users)."""
+    def _close_idle_of(self, budget: str) -> bool:
+        """Close this process's least recently used idle connection to a mailbox, if any."""
         with self._lock:
-            closing = []
-            for key in list(self._idle):
-                entries = self._idle[key]
-                if any(self._budget_of(entry.mailbox) == budget for entry in entries):
-                    keep = [e for e in entries if self._budget_of(e.mailbox) != budget]
-                    closing += [e.mailbox for e in entries if e not in keep]
-                    if keep:
-                        self._idle[key] = keep
-                    else:
-                        del self._idle[key]
-        self._close(closing)
+            found = [
+                (entry, key)
+                for key, entries in self._idle.items()
+                for entry in entries
+                if self._budget_of(entry.mailbox) == budget
+            ]
+            if not found:
+                return False
+            entry, key = min(found, key=lambda item: item[0].since)
+            self._idle[key].remove(entry)
+            if not self._idle[key]:
+                del self._idle[key]
+        self._close([entry.mailbox])
+        return True
 
     def _budget_of(self, mailbox: Mailbox) -> str | None:
         slot = self._slots.get(mailbox)
@@ -271,7 +289,17 @@ class Pool:
         # One claim at a time in a process, so a slot another thread has just inserted is never
         # mistaken for one this process let go of.
         with self._claiming:
-            return self._claim_now(budget)
+            slot = self._claim_now(budget)
+            # All in use: this process's idle connections to the mailbox go first.
+            while slot is None and self._close_idle_of(budget):
+                slot = self._claim_now(budget)
+            if slot is None:
+                with _unsynced():
+                    ConnectionSlot.objects.filter(mailbox=budget, wanted=False).exclude(
+                        holder=self.holder
+                    ).update(wanted=True)
+                self._start_reaper()
+            return slot
 
     def _claim_now(self, budget: str) -> Slot | None:
         now = timezone.now()
@@ -289,7 +317,7 @@ class Pool:
             if number in taken:
                 continue
             try:
-                with transaction.atomic():
+                with _unsynced():
                     row = ConnectionSlot.objects.create(
                         mailbox=budget, number=number, holder=holder, expires_at=expires_at
                     )
@@ -301,14 +329,12 @@ class Pool:
             lapsed = until <= now or (owner == holder and slot_id not in mine)
             if not lapsed or number >= settings.WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX:
                 continue
-            if ConnectionSlot.objects.filter(id=slot_id, holder=owner, expires_at=until).update(
-                holder=holder, expires_at=expires_at, wanted=False
-            ):
+            with _unsynced():
+                taken = ConnectionSlot.objects.filter(
+                    id=slot_id, holder=owner, expires_at=until
+                ).update(holder=holder, expires_at=expires_at, wanted=False)
+            if taken:
                 return self._claimed_slot(slot_id, budget, expires_at)
-        ConnectionSlot.objects.filter(mailbox=budget, wanted=False).exclude(holder=holder).update(
-            wanted=True
-        )
-        self._start_reaper()
         return None
 
     def _claimed_slot(self, slot_id: int, budget: str, expires_at: datetime) -> Slot:
@@ -343,9 +369,10 @@ class Pool:
         if not slots:
             return
         try:
-            ConnectionSlot.objects.filter(
-                id__in=[slot.id for slot in slots], holder=self.holder
-            ).delete()
+            with _unsynced():
+                ConnectionSlot.objects.filter(
+                    id__in=[slot.id for slot in slots], holder=self.holder
+                ).delete()
         except Exception:
             # The lease runs out by itself; until then this process may reuse the slot.
             logger.warning("Could not give back IMAP connection slots", exc_info=True)
