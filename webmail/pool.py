@@ -25,6 +25,7 @@ import socket
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Hashable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -104,10 +105,13 @@ class _Idle:
 
 class Pool:
     def __init__(self):
-        self._lock = threading.Lock()
+        # Re-entrant: a collected connection's finalizer may run in a thread holding it.
+        self._lock = threading.RLock()
         self._claiming = threading.Lock()
         self._idle: dict[Hashable, list[_Idle]] = {}
-        self._slots: dict[Mailbox, Slot] = {}  # every connection this process has open
+        # Every connection this process has open, held weakly: one a bug never gave back
+        # must not be kept open (and its slot renewed) for ever.
+        self._slots: weakref.WeakKeyDictionary[Mailbox, Slot] = weakref.WeakKeyDictionary()
         self._claimed: dict[int, Slot] = {}  # slot ids this process holds (also mid-sign-in)
         self._reaper: threading.Thread | None = None
         self._pid = None
@@ -152,7 +156,14 @@ class Pool:
             raise
         with self._lock:
             self._slots[mailbox] = slot
+        weakref.finalize(mailbox, self._forget, slot)
         return mailbox
+
+    def _forget(self, slot: Slot) -> None:
+        """Stop renewing the slot of a connection collected without being closed here."""
+        with self._lock:
+            if self._claimed.get(slot.id) is slot:
+                del self._claimed[slot.id]
 
     def take(self, key) -> Mailbox | None:
         """Return an idle signed-in connection for `key`, or None."""

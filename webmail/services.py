@@ -150,6 +150,9 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
 
     mailbox = pool.lend(key, budget_name(server, credentials.username), connect)
     commands_before = 0 if opened else mailbox.commands
+    if credentials.source == "form" and not opened:
+        # Another tab signed in with the same password a moment ago: it is just as good.
+        session_password_store(request, credentials.password)
     mailbox.reset()
     return Lease(mailbox, key, request, commands_before)
 

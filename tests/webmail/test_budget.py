@@ -1,5 +1,6 @@
 """Each mailbox gets at most its budget of connections, and a server's own limit is explained."""
 
+import gc
 import threading
 import time
 from datetime import timedelta
@@ -187,3 +188,22 @@ def test_reusing_a_connection_asks_nothing_of_the_slots_table(user_client, autom
 
     assert not [q for q in queries.captured_queries if "connectionslot" in q["sql"]]
     assert ConnectionSlot.objects.count() == 1
+
+
+def test_a_connection_never_given_back_is_closed_and_frees_its_slot(user, mailbox):
+    server = imap.Server.from_settings()
+    lent = pool.lend(
+        (user.pk, "never given back"),
+        budget_of(mailbox.email),
+        lambda: imap.Mailbox(server).sign_in(mailbox.email, APP_PASSWORD),
+    )
+    assert mailbox.dovecot.connections_by_user()[mailbox.email] == 1
+
+    del lent  # as when a bug drops a lease without releasing it
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while mailbox.dovecot.connections_by_user().get(mailbox.email) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert mailbox.dovecot.connections_by_user().get(mailbox.email, 0) == 0
+    assert not pool._claimed  # no longer renewed: the slot can be taken again
