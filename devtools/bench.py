@@ -98,11 +98,7 @@ def prepare_database(url: str) -> None:
 
 
 def make_users(mailboxes: dict[str, str], extra: int) -> dict[str, list[str]]:
-    """Create users with saved passwords (Automatic) and return session cookies per mailbox.
-
-    Each cookie belongs to an app user of its own with the mailbox's address: browser
-    sessions of one user share a signed-in connection, so only another user opens cold.
-    """
+    """Create users with saved passwords (Automatic) and return session cookies per user."""
     import django
 
     django.setup()
@@ -114,14 +110,12 @@ def make_users(mailboxes: dict[str, str], extra: int) -> dict[str, list[str]]:
     User = get_user_model()
     cookies = {}
     for username, email in mailboxes.items():
+        user = User.objects.create_user(username, email=email, password=secrets.token_hex(8))
+        profile = Profile.objects.create(user=user, webmail_access="automatic")
+        profile.set_email_password(PASSWORD)
+        profile.save()
         cookies[username] = []
-        for number in range(extra):
-            user = User.objects.create_user(
-                f"{username}-{number}", email=email, password=secrets.token_hex(8)
-            )
-            profile = Profile.objects.create(user=user, webmail_access="automatic")
-            profile.set_email_password(PASSWORD)
-            profile.save()
+        for _ in range(extra):
             client = Client()
             client.force_login(user)
             cookies[username].append(f"sessionid={client.cookies['sessionid'].value}")
@@ -205,9 +199,7 @@ def run(args) -> dict:
                 )
             os.environ.update(env)
             os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clientmanager.settings")
-            solo = {name: email for name, email in mailboxes.items() if name.startswith("user")}
-            crowd = {name: email for name, email in mailboxes.items() if name not in solo}
-            cookies = {**make_users(solo, extra=runs + 1), **make_users(crowd, extra=1)}
+            cookies = make_users(mailboxes, extra=runs + 1)
 
             with Gunicorn(env, root / "gunicorn.log") as app:
                 measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, results)

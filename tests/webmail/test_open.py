@@ -4,13 +4,14 @@ import re
 import threading
 import time
 
+import pytest
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 
 from settings_app.models import Profile
 from tests.conftest import APP_PASSWORD, USER_PASSWORD, make_user, save_password, user_with_mailbox
-from webmail.models import SignInFailure
+from webmail.models import SignInFailure, SignInLimited
 
 
 def test_automatic_opens_the_inbox_without_a_prompt(user_client, automatic_user, mailbox):
@@ -199,24 +200,24 @@ def test_saving_guesses_in_settings_is_throttled_too(user_client, user, mailbox,
     assert mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>") == 5
 
 
-def guesser_for(django_user_model, name, address):
-    """A colleague whose Settings hold another staff member's address."""
+def guesses_by(django_user_model, name, address, count):
+    """Attempts a colleague sends at `address` (the model's way in: the app gives each user
+    their own address, but the limit must not rely on that)."""
     colleague = make_user(django_user_model, name)
-    colleague.email = address
-    colleague.save()
-    guesser = Client()
-    guesser.force_login(colleague)
-    return guesser
+    for _ in range(count):
+        SignInFailure.attempt(address, colleague)
 
 
 def test_a_colleague_cannot_use_up_the_owners_allowance(
     user_client, user, mailbox, settings, django_user_model
 ):
-    guesser = guesser_for(django_user_model, "mallory", mailbox.email.upper())
-    for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
-        guesser.post("/webmail/sign-in/", {"password": "guess"})
+    guesses_by(
+        django_user_model, "mallory", mailbox.email.upper(), settings.WEBMAIL_SIGN_IN_ATTEMPTS
+    )
+    mallory = django_user_model.objects.get(username="mallory")
 
-    assert guesser.post("/webmail/sign-in/", {"password": "guess"}).status_code == 429
+    with pytest.raises(SignInLimited):
+        SignInFailure.attempt(mailbox.email, mallory)
     assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 302
 
 
@@ -224,13 +225,12 @@ def test_a_mailbox_closes_to_everyone_after_twice_the_limit_from_several_users(
     user_client, user, mailbox, settings, django_user_model
 ):
     for name in ("mallory", "trudy"):
-        guesser = guesser_for(django_user_model, name, mailbox.email)
-        for _ in range(settings.WEBMAIL_SIGN_IN_ATTEMPTS):
-            guesser.post("/webmail/sign-in/", {"password": "guess"})
+        guesses_by(django_user_model, name, mailbox.email, settings.WEBMAIL_SIGN_IN_ATTEMPTS)
 
-    assert user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD}).status_code == 429
-    failures = mailbox.dovecot.log_file.read_text().count(f"user=<{mailbox.email}>")
-    assert failures == 2 * settings.WEBMAIL_SIGN_IN_ATTEMPTS
+    response = user_client.post("/webmail/sign-in/", {"password": APP_PASSWORD})
+
+    assert response.status_code == 429
+    assert f"user=<{mailbox.email}>" not in mailbox.dovecot.log_file.read_text()
 
 
 def test_case_variants_of_an_address_count_together(user_client, user, mailbox, settings):
