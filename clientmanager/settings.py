@@ -40,7 +40,12 @@ WEBMAIL_DOWNLOAD_TIMEOUT = env.float("WEBMAIL_DOWNLOAD_TIMEOUT", default=300.0)
 # Signed-in connections are kept this long for the next page of the same browser session.
 WEBMAIL_IMAP_IDLE_SECONDS = env.int("WEBMAIL_IMAP_IDLE_SECONDS", default=120)
 WEBMAIL_IMAP_POOL_SIZE = env.int("WEBMAIL_IMAP_POOL_SIZE", default=200)
-WEBMAIL_IMAP_POOL_PER_SESSION = 2
+# Connection budget per mailbox, across every process (webmail.pool): under half the strictest
+# common server limit, leaving room for the user's phone and desktop mail program.
+WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX = env.int(
+    "WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX", default=4
+)
+WEBMAIL_IMAP_POOL_BYTES = env.int("WEBMAIL_IMAP_POOL_BYTES", default=64 * 1024 * 1024)
 # Manual sign-in stops after this many rejected passwords within the window.
 WEBMAIL_SIGN_IN_ATTEMPTS = env.int("WEBMAIL_SIGN_IN_ATTEMPTS", default=5)
 WEBMAIL_SIGN_IN_WINDOW_MINUTES = env.int("WEBMAIL_SIGN_IN_WINDOW_MINUTES", default=15)

@@ -42,7 +42,6 @@ default_internal_group = dovecot
 first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{root}/mail/%u
-mail_max_userip_connections = 1000
 {capability_line}
 
 # One passwd-file per user: Dovecot rereads a changed file at most once a second, and a
@@ -374,3 +373,18 @@ class Dovecot:
                 if local_port in ports and fields[3] == "01":  # 01: ESTABLISHED
                     count += 1
         return count
+
+    def connections_by_user(self) -> dict[str, int]:
+        """Signed-in IMAP sessions per user, as Dovecot counts them for its limits."""
+        result = subprocess.run(
+            ["doveadm", "-c", str(self.root / "dovecot.conf"), "who", "-1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        counts: dict[str, int] = {}
+        for line in result.stdout.splitlines()[1:]:
+            if line.strip():
+                user = line.split()[0]
+                counts[user] = counts.get(user, 0) + 1
+        return counts

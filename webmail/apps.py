@@ -5,8 +5,8 @@ from django.contrib.auth.signals import user_logged_out
 def _close_mailboxes(sender, request, **kwargs):
     from webmail.pool import pool
 
-    if request is not None and request.session.session_key:
-        pool.drop_session(request.session.session_key)
+    if request is not None and request.user.is_authenticated:
+        pool.drop_user(request.user.pk)
 
 
 class WebmailConfig(AppConfig):
@@ -16,5 +16,5 @@ class WebmailConfig(AppConfig):
     def ready(self):
         from webmail import checks  # noqa: F401  (registers the checks)
 
-        # Signing out of Client Manager also closes that session's mail connections.
+        # Signing out of Client Manager also closes the user's idle mail connections.
         user_logged_out.connect(_close_mailboxes, dispatch_uid="webmail-close-mailboxes")

@@ -664,6 +664,11 @@ class Mailbox:
         """Start a new request: the open folder is brought up to date before it is used."""
         self._synced = False
 
+    def cache_bytes(self) -> int:
+        """A cheap estimate of the mail data kept for reuse (about 1 KB per envelope)."""
+        rendered = sum(len(value) for value in self.rendered.values() if isinstance(value, str))
+        return len(self._summaries) * 1024 + rendered
+
     # Folders
 
     def folders(self) -> list[Folder]:

@@ -2,17 +2,28 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 
-class SignInFailure(models.Model):
-    """A password attempt for a mailbox, kept briefly to slow down repeated attempts.
+def mailbox_name(address: str) -> str:
+    """The form of an address the limits are kept under: `Victim@` and `victim@` are one."""
+    return address.strip().lower()
 
-    Kept by mailbox (the IMAP user name), not by app user: what must not happen is that one
-    mailbox sees many wrong passwords, whoever in the app sends them.
+
+class SignInFailure(models.Model):
+    """A password attempt for a mailbox, recorded before it is tried and kept briefly.
+
+    Counted twice: per app user and mailbox (WEBMAIL_SIGN_IN_ATTEMPTS), so one staff member
+    who sends guesses only locks themselves out; and per mailbox across all users (twice that),
+    so a mailbox never sees more wrong passwords than servers tolerate before locking the
+    account (Exchange Online locks after ten), however many accounts send them.
     """
 
     mailbox = models.CharField(max_length=320)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, related_name="+"
+    )
     failed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -26,23 +37,77 @@ class SignInFailure(models.Model):
         return timedelta(minutes=settings.WEBMAIL_SIGN_IN_WINDOW_MINUTES)
 
     @classmethod
-    def record(cls, mailbox: str) -> "SignInFailure":
-        cls.objects.filter(mailbox=mailbox, failed_at__lt=timezone.now() - cls.window()).delete()
-        return cls.objects.create(mailbox=mailbox)
+    def attempt(cls, mailbox: str, user) -> "SignInFailure":
+        """Record an attempt on `mailbox` by `user`; raise SignInLimited if it may not be made.
+
+        The row is written first and counted after: each attempt then sees every attempt
+        committed before it, so of any number sent at once only the limit's worth go ahead.
+        """
+        mailbox = mailbox_name(mailbox)
+        now = timezone.now()
+        cls.objects.filter(mailbox=mailbox, failed_at__lt=now - cls.window()).delete()
+        attempt = cls.objects.create(mailbox=mailbox, user=user, failed_at=now)
+        retry_after = cls.retry_after(mailbox, user)
+        if retry_after is not None:
+            attempt.delete()  # refused before it was tried: it does not count
+            raise SignInLimited(retry_after)
+        return attempt
 
     @classmethod
-    def retry_after(cls, mailbox: str) -> timedelta | None:
-        """How long before `mailbox` may be tried again, or None if it may be tried now."""
-        since = timezone.now() - cls.window()
-        recent = list(
-            cls.objects.filter(mailbox=mailbox, failed_at__gte=since)
-            .order_by("-failed_at")
-            .values_list("failed_at", flat=True)[: settings.WEBMAIL_SIGN_IN_ATTEMPTS]
-        )
-        if len(recent) < settings.WEBMAIL_SIGN_IN_ATTEMPTS:
+    def retry_after(cls, mailbox: str, user) -> timedelta | None:
+        """How long before `user` may try `mailbox` again, or None while within the limits."""
+        mailbox = mailbox_name(mailbox)
+        recent = cls.objects.filter(mailbox=mailbox, failed_at__gte=timezone.now() - cls.window())
+        per_user = settings.WEBMAIL_SIGN_IN_ATTEMPTS
+        waits = [
+            cls._wait(recent.filter(user=user), per_user),
+            cls._wait(recent, per_user * 2),
+        ]
+        waits = [wait for wait in waits if wait is not None]
+        return max(waits) if waits else None
+
+    @classmethod
+    def _wait(cls, attempts, limit: int) -> timedelta | None:
+        """None when `attempts` hold at most `limit`; else until enough of them age out."""
+        times = list(attempts.order_by("-failed_at").values_list("failed_at", flat=True))
+        if len(times) <= limit:
             return None
-        return recent[-1] + cls.window() - timezone.now()
+        return max(timedelta(0), times[limit] + cls.window() - timezone.now())
 
     @classmethod
-    def forget(cls, mailbox: str) -> None:
-        cls.objects.filter(mailbox=mailbox).delete()
+    def forget(cls, mailbox: str, user) -> None:
+        """Clear `user`'s attempts on `mailbox` after the right password got in."""
+        cls.objects.filter(Q(user=user) | Q(user=None), mailbox=mailbox_name(mailbox)).delete()
+
+
+class SignInLimited(Exception):
+    """Too many attempts on a mailbox: by this user, or by everyone together."""
+
+    def __init__(self, retry_after: timedelta):
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
+class ConnectionSlot(models.Model):
+    """One of the IMAP connections a mailbox may have open from Webmail, held by one process.
+
+    Numbers run from 0 to WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX - 1 and each is unique per
+    mailbox, so the database, not a count read before writing, keeps processes within the
+    budget. A holder renews its leases while it runs; a killed one's slots expire.
+    """
+
+    mailbox = models.CharField(max_length=400)  # server and normalised user name
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=100)  # host, process id and a random part
+    expires_at = models.DateTimeField()
+    # Set by a process that waits for a slot: the holder closes the connection once it is idle.
+    wanted = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["mailbox", "number"], name="one_holder_per_slot")
+        ]
+        indexes = [models.Index(fields=["holder"])]
+
+    def __str__(self):
+        return f"Connection {self.number} to {self.mailbox}"

@@ -1,5 +1,6 @@
 """Signing staff in to their mailbox: which password to use, throttling, remembering rejections."""
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,11 +15,13 @@ from django.views.decorators.debug import sensitive_variables
 from settings_app import connection, crypto
 from settings_app.models import Profile, profile_for
 from settings_app.services import RotationResult
-from webmail.imap import Mailbox, PasswordRejected, Server, TokenRejected
-from webmail.models import SignInFailure
-from webmail.pool import pool, pool_key
+from webmail.imap import Mailbox, PasswordRejected, Server, TokenRejected, TooManyConnections
+from webmail.models import SignInFailure, SignInLimited
+from webmail.pool import budget_name, pool, pool_key
 
 SESSION_PASSWORD = "webmail_password"
+# How long to wait before asking again when the server refuses for its connection limit.
+LIMIT_RETRY_SECONDS = 2
 
 
 class SignInNeeded(Exception):
@@ -59,8 +62,7 @@ def session_password_store(request, password: str) -> None:
 def session_password_drop(request) -> None:
     request.session.pop(SESSION_PASSWORD, None)
     connection.session_drop(request)
-    if request.session.session_key:
-        pool.drop_session(request.session.session_key)
+    pool.drop_user(request.user.pk)
 
 
 @dataclass
@@ -122,6 +124,8 @@ class Lease:
 def mailbox_lease(request, *, password: str | None = None) -> Lease:
     """Lend a signed-in mailbox for `request.user`: reused when possible, else signed in.
 
+    A connection is shared by every browser session of the user signing in with the same
+    password, and new ones open only within the mailbox's connection budget (webmail.pool).
     With `password` (the manual form), that password is tried instead of the stored ones.
     Raises SignInNeeded, Throttled or an imap.MailError.
     """
@@ -135,43 +139,60 @@ def mailbox_lease(request, *, password: str | None = None) -> Lease:
             raise NoEmailAddress
         credentials = Credentials(request.user.email, password, "form")
     server = Server.from_settings()
-    if not request.session.session_key:
-        request.session.save()
     key = pool_key(
-        session_key=request.session.session_key,
         user_id=request.user.pk,
         server=server,
         username=credentials.username,
         password=credentials.password,
     )
-    mailbox = pool.take(key)
-    commands_before = mailbox.commands if mailbox else 0
-    if mailbox is None:
-        mailbox = _sign_in(request, profile, server, credentials)
+    opened = []
+
+    def connect() -> Mailbox:
+        opened.append(_sign_in(request, profile, server, credentials))
+        return opened[0]
+
+    mailbox = pool.lend(key, budget_name(server, credentials.username), connect)
+    commands_before = 0 if opened else mailbox.commands
+    if credentials.source == "form" and not opened:
+        # Another tab signed in with the same password a moment ago: it is just as good.
+        session_password_store(request, credentials.password)
     mailbox.reset()
     return Lease(mailbox, key, request, commands_before)
 
 
 @sensitive_variables("credentials")
 def _sign_in(request, profile: Profile, server: Server, credentials: Credentials) -> Mailbox:
-    """Sign in, within the limit on attempts per mailbox, and remember what happened.
+    """Sign in, within the limits on attempts, and remember what happened.
 
-    Every source of password counts towards the limit, so saving guesses in Settings and
-    opening Webmail is no way around it. A typed password is counted before it is tried, so
-    attempts sent at the same moment cannot all slip under the limit.
+    Every attempt, whatever the password's source, is recorded before it is tried, so
+    attempts sent at the same moment cannot slip under the limit, and saving guesses in
+    Settings is no way around it. Only a refused password keeps counting: when the server
+    fails or refuses for another reason (a limit on connections, say) the attempt is forgotten.
     """
-    retry_after = SignInFailure.retry_after(credentials.username)
-    if retry_after is not None:
-        raise Throttled(retry_after)
-    typed = credentials.source == "form"
-    attempt = SignInFailure.record(credentials.username) if typed else None
+    try:
+        attempt = SignInFailure.attempt(credentials.username, request.user)
+    except SignInLimited as exc:
+        raise Throttled(exc.retry_after) from None
     mailbox = Mailbox(server)
     try:
-        mailbox.sign_in(credentials.username, credentials.password)
+        try:
+            mailbox.sign_in(credentials.username, credentials.password)
+        except TooManyConnections:
+            # Other programs hold the server's limit; one of them may well be closing.
+            mailbox.close()
+            time.sleep(LIMIT_RETRY_SECONDS)
+            mailbox = Mailbox(server)
+            try:
+                mailbox.sign_in(credentials.username, credentials.password)
+            except TooManyConnections as exc:
+                raise TooManyConnections(
+                    "Your mailbox has too many open connections, so the mail server refused "
+                    "another one. Your password was not rejected. Mail programs on your phone "
+                    "or computer may be holding them; Webmail will try again when you reload "
+                    "this page."
+                ) from exc
     except PasswordRejected as exc:
         mailbox.close()
-        if not typed:
-            SignInFailure.record(credentials.username)
         if credentials.source == "saved":
             profile.email_password_rejected_at = timezone.now()
             profile.save(update_fields=["email_password_rejected_at"])
@@ -181,11 +202,10 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
         raise
     except BaseException:
         mailbox.close()
-        if attempt is not None:
-            attempt.delete()  # the server failed, not the password
+        attempt.delete()  # the server failed or refused for a limit, not the password
         raise
-    if typed:
-        SignInFailure.forget(credentials.username)
+    SignInFailure.forget(credentials.username, request.user)
+    if credentials.source == "form":
         session_password_store(request, credentials.password)
     if profile.email_password_rejected_at is not None:
         profile.email_password_rejected_at = None
@@ -204,18 +224,16 @@ def _microsoft_lease(request, profile: Profile) -> Lease:
         raise NoEmailAddress
     token = connection.access_token(request, profile)
     server = Server.from_settings()
-    if not request.session.session_key:
-        request.session.save()
     key = pool_key(
-        session_key=request.session.session_key,
         user_id=request.user.pk,
         server=server,
         username=request.user.email,
         password="xoauth2\x00" + token,
     )
-    mailbox = pool.take(key)
-    commands_before = mailbox.commands if mailbox else 0
-    if mailbox is None:
+    opened = []
+
+    @sensitive_variables("token")
+    def connect() -> Mailbox:
         mailbox = Mailbox(server)
         try:
             mailbox.sign_in_oauth2(request.user.email, token)
@@ -227,6 +245,11 @@ def _microsoft_lease(request, profile: Profile) -> Lease:
         except BaseException:
             mailbox.close()
             raise
+        opened.append(mailbox)
+        return mailbox
+
+    mailbox = pool.lend(key, budget_name(server, request.user.email), connect)
+    commands_before = 0 if opened else mailbox.commands
     mailbox.reset()
     return Lease(mailbox, key, request, commands_before)
 

@@ -248,3 +248,49 @@ def test_fifty_users_at_once_each_see_only_their_own_mailbox(serve, dovecot, dja
     app.stop()
     assert dovecot.connection_count() == 0
     assert "Traceback" not in app.log_file.read_text()
+
+
+def test_under_gunicorn_no_mailbox_exceeds_its_connection_budget(serve, dovecot, django_user_model):
+    people = []
+    for number in range(10):
+        user, mailbox = user_with_mailbox(django_user_model, dovecot, f"budget{number}")
+        mailbox.receive(f"Private mail of budget{number}", text="secret")
+        people.append((number, user, mailbox.email))
+    # 50 browsers: five sessions of each user, as on phones, laptops and after signing in again.
+    clients = [(number, session_cookie(user)) for number, user, _ in people for _ in range(5)]
+    app = serve(**imap_env(dovecot), workers=3, threads=8)
+    peak: dict[str, int] = {}
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            for email, count in dovecot.connections_by_user().items():
+                peak[email] = max(peak.get(email, 0), count)
+            time.sleep(0.05)
+
+    def open_webmail(number_and_cookie):
+        number, cookie = number_and_cookie
+        outcomes = []
+        for _ in range(4):  # 200 opens in all
+            status, page = fetch(f"{app.url}/webmail/", cookie, timeout=60)
+            seen = set(re.findall(r"Private mail of budget(\d+)", page))
+            outcomes.append((status, seen or re.sub(r"\s+", " ", page.partition("<main")[2])[:600]))
+        return number, outcomes
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        with ThreadPoolExecutor(len(clients)) as pool:
+            results = list(pool.map(open_webmail, clients))
+    finally:
+        done.set()
+        sampler.join()
+
+    for number, outcomes in results:
+        assert outcomes == [(200, {str(number)})] * 4
+    assert set(peak) == {email for _, _, email in people}
+    assert max(peak.values()) <= 4, peak
+    for _, user, _ in people:
+        assert Profile.objects.get(user=user).email_password_rejected_at is None
+    app.stop()
+    assert "Traceback" not in app.log_file.read_text()

@@ -9,7 +9,7 @@ from django.test import Client
 from settings_app.models import Profile
 from tests.conftest import APP_PASSWORD, save_password, user_with_mailbox
 from webmail import imap
-from webmail.pool import pool
+from webmail.pool import budget_name, pool
 
 
 def logins(dovecot, email) -> int:
@@ -24,13 +24,44 @@ def test_the_next_page_reuses_the_signed_in_connection(user_client, automatic_us
     assert logins(mailbox.dovecot, mailbox.email) == 1
 
 
-def test_a_new_browser_session_signs_in_afresh(automatic_user, mailbox):
+def test_new_browser_sessions_of_a_user_share_the_signed_in_connection(automatic_user, mailbox):
     for _ in range(2):
         client = Client()
         client.force_login(automatic_user)
         client.get("/webmail/")
 
-    assert logins(mailbox.dovecot, mailbox.email) == 2
+    assert logins(mailbox.dovecot, mailbox.email) == 1
+
+
+def test_fourteen_new_browser_sessions_in_a_row_all_open_the_inbox(automatic_user, mailbox):
+    for _ in range(14):
+        client = Client()
+        client.force_login(automatic_user)
+        page = client.get("/webmail/").content.decode()
+        assert "Grüße aus Köln" in page
+
+    assert Profile.objects.get(user=automatic_user).email_password_rejected_at is None
+    assert mailbox.dovecot.connections_by_user().get(mailbox.email, 0) <= 4
+
+
+def test_an_idle_connection_to_the_mailbox_is_closed_before_one_past_the_budget(
+    user_client, automatic_user, mailbox, settings
+):
+    settings.WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX = 1
+    server = imap.Server.from_settings()
+    budget = budget_name(server, mailbox.email)
+    other = pool.lend(  # say, signed in with a password since changed back
+        (automatic_user.pk, "another password"),
+        budget,
+        lambda: imap.Mailbox(server).sign_in(mailbox.email, APP_PASSWORD),
+    )
+    pool.give_back((automatic_user.pk, "another password"), other)
+
+    page = user_client.get("/webmail/").content.decode()
+
+    assert "Grüße aus Köln" in page
+    assert mailbox.dovecot.connections_by_user()[mailbox.email] == 1
+    assert other.socket() is None  # closed, not left to the idle timeout
 
 
 def test_new_mail_shows_on_the_next_view(user_client, automatic_user, mailbox):
