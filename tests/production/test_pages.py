@@ -98,7 +98,7 @@ def broken_folder_list(settings, tmp_path):
     (tmp_path / "webmail" / "includes" / "folders.html").write_text(
         "{% for folder in folders %}{{ folder.name|no_such_filter }}{% endfor %}"
     )
-    templates = [dict(settings.TEMPLATES[0])]
+    templates = [dict(engine) for engine in settings.TEMPLATES]
     templates[0]["DIRS"] = [tmp_path, *templates[0]["DIRS"]]
     settings.TEMPLATES = templates
 
