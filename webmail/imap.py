@@ -173,8 +173,8 @@ def _refusal(text: str, host: str) -> MailError | None:
         return TooManyConnections(
             f"Your mailbox has too many open connections to {host} just now (Webmail, phones and "
             "mail programs on computers all count), so the server would not open another. "
-            "Please try again in a minute; if this keeps happening, close mail programs you no "
-            f"longer use or ask your IT administrator.{said}"
+            "Your password is not the problem. Please try again in a minute; if this keeps "
+            f"happening, close mail programs you no longer use or ask your IT administrator.{said}"
         )
     if code in _UNAVAILABLE_CODES or _EXCHANGE_NOT_CONNECTED in text.lower():
         return TemporarilyUnavailable(

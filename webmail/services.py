@@ -182,15 +182,7 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
             mailbox.close()
             time.sleep(LIMIT_RETRY_SECONDS)
             mailbox = Mailbox(server)
-            try:
-                mailbox.sign_in(credentials.username, credentials.password)
-            except TooManyConnections as exc:
-                raise TooManyConnections(
-                    "Your mailbox has too many open connections, so the mail server refused "
-                    "another one. Your password was not rejected. Mail programs on your phone "
-                    "or computer may be holding them; Webmail will try again when you reload "
-                    "this page."
-                ) from exc
+            mailbox.sign_in(credentials.username, credentials.password)
     except PasswordRejected as exc:
         mailbox.close()
         if credentials.source == "saved":

@@ -148,7 +148,10 @@ def test_after_a_bug_the_mailbox_opens_again(
     client.force_login(automatic_user)
     assert client.get("/webmail/").status_code == 500
 
-    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": settings.TEMPLATES[0]["DIRS"][1:]}]
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": settings.TEMPLATES[0]["DIRS"][1:]},
+        *settings.TEMPLATES[1:],
+    ]
     response = client.get("/webmail/")
 
     assert response.status_code == 200

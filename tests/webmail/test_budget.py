@@ -136,7 +136,7 @@ def test_a_server_limit_refusal_gets_its_own_message_and_is_not_a_rejection(
     page = response.content.decode()
     assert response.status_code == 503
     assert "too many open connections" in page
-    assert "Your password was not rejected" in page
+    assert "Your password is not the problem" in page
     assert "rejected your saved email password" not in page
     assert Profile.objects.get(user=automatic_user).email_password_rejected_at is None
     assert SignInFailure.objects.count() == 0

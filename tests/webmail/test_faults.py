@@ -244,7 +244,8 @@ def test_it_never_reads_other_refusals_as_a_wrong_password(
     assert Profile.objects.get(user=saved_password_user).email_password_rejected_at is None
     assert SignInFailure.objects.count() == 0
     assert again.status_code == status
-    assert logins(server) == 2  # the saved password is still used
+    # The saved password is still used; a limit refusal is asked again once after a pause.
+    assert logins(server) == (4 if says == "too many open connections" else 2)
 
 
 def test_an_administrator_problem_does_not_offer_to_try_again(
