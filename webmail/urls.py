@@ -13,4 +13,7 @@ urlpatterns = [
     path("message/<int:uid>/body/", views.body, name="body"),
     path("message/<int:uid>/source/", views.source, name="source"),
     path("message/<int:uid>/part/<str:part>/", views.attachment, name="attachment"),
+    # New mail without a reload, and stepping through messages (issue 13)
+    path("news/", views.news, name="news"),
+    path("message/<int:uid>/step/", views.step, name="step"),
 ]
