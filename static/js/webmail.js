@@ -51,11 +51,14 @@
       [...body.querySelectorAll('input[name="uid"]:checked')].map((box) => box.value)
     );
     const chosen = currentRow()?.querySelector('input[name="uid"]')?.value;
+    const focused = body.contains(document.activeElement);
     body.replaceChildren(fromHTML(html));
     for (const box of body.querySelectorAll('input[name="uid"]')) {
       if (checked.has(box.value)) box.checked = true;
       if (box.value === chosen) box.closest("tr").classList.add("current");
     }
+    // Keep the keyboard where it was: on the chosen message, not back at the page's start.
+    if (focused) currentRow()?.querySelector(".col-subject a")?.focus({ preventScroll: true });
   }
 
   async function poll() {
