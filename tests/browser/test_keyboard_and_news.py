@@ -133,15 +133,21 @@ def test_new_mail_appears_without_a_reload(inbox, mailbox, shoot, script_errors)
     assert script_errors == []
 
 
-def test_a_selection_survives_new_mail(inbox, mailbox):
+def test_a_selection_and_the_chosen_row_survive_new_mail(inbox, mailbox):
     page = inbox
     page.locator(".messages tr", has_text="Message 50").get_by_role("checkbox").check()
+    page.keyboard.press("j")
+    page.keyboard.press("j")  # Signed form attached
     mailbox.receive("Arrived", when=NOW)
 
     expect(page.locator(".messages tbody tr").first).to_contain_text("Arrived", timeout=5_000)
     expect(
         page.locator(".messages tr", has_text="Message 50").get_by_role("checkbox")
     ).to_be_checked()
+    assert current_subject(page) == "Signed form attached"
+    expect(page.get_by_role("link", name="Signed form attached")).to_be_focused()
+    page.keyboard.press("j")
+    assert current_subject(page) == "Newsletter with pictures"
 
 
 def test_a_hidden_tab_does_not_poll(inbox, watch):
