@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint format
+.PHONY: run test bench screenshots lint format
 
 $(VENV)/installed: pyproject.toml
 	@python=$$(devtools/find-python) && echo "Using $$python" && $$python -m venv $(VENV)
@@ -32,6 +32,13 @@ test: $(VENV)/installed node_modules/axe-core/axe.min.js
 bench: $(VENV)/installed
 	devtools/system-packages dovecot-imapd
 	$(PY) -m devtools.bench
+
+# Takes the help page's pictures again from the real pages (Chromium and PostgreSQL as in
+# `make test`) and saves them under static/img/help/; commit them with the page change.
+screenshots: $(VENV)/installed
+	devtools/system-packages chromium
+	HELP_PICTURES=write DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} \
+		$(PY) -m pytest tests/browser/test_help_pictures.py -q -p no:cacheprovider
 
 lint:
 	$(PY) -m ruff check .
