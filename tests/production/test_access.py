@@ -26,6 +26,8 @@ SIGNED_IN_PAGES = {
     "webmail:body": "/webmail/message/1/body/",
     "webmail:source": "/webmail/message/1/source/",
     "webmail:attachment": "/webmail/message/1/part/2/",
+    "webmail:news": "/webmail/news/",
+    "webmail:step": "/webmail/message/1/step/",
 }
 POST_ONLY = {
     "logout": "/accounts/logout/",
