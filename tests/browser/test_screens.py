@@ -50,8 +50,7 @@ def hidden_subjects(page) -> list[str]:
             if (box.width < 40 || box.height < 10) return true;
             link.scrollIntoView({block: 'center'});
             const now = link.getBoundingClientRect();
-            const top = document.elementFromPoint(now.x + Math.min(now.width / 2, 30),
-                                                  now.y + now.height / 2);
+            const top = document.elementFromPoint(now.x + now.width / 2, now.y + now.height / 2);
             return !(top === link || link.contains(top));
         }).map(link => link.textContent.trim())"""
     )
