@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 
 LOCK := requirements/lock.txt
 
-.PHONY: run test bench lint format lock upgrade
+.PHONY: run test bench screenshots lint format lock upgrade
 
 # Installs exactly the versions in the lock, each checked against its hash, with nothing
 # resolved at install time: CI, production and every developer run the same packages.
@@ -52,6 +52,13 @@ test: $(VENV)/installed node_modules/axe-core/axe.min.js
 bench: $(VENV)/installed
 	devtools/system-packages dovecot-imapd
 	$(PY) -m devtools.bench
+
+# Takes the help page's pictures again from the real pages (Chromium and PostgreSQL as in
+# `make test`) and saves them under static/img/help/; commit them with the page change.
+screenshots: $(VENV)/installed
+	devtools/system-packages chromium
+	HELP_PICTURES=write DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} \
+		$(PY) -m pytest tests/browser/test_help_pictures.py -q -p no:cacheprovider
 
 lint:
 	$(PY) -m ruff check .

@@ -49,6 +49,8 @@ WEBMAIL_IMAP_POOL_BYTES = env.int("WEBMAIL_IMAP_POOL_BYTES", default=64 * 1024 *
 # Manual sign-in stops after this many rejected passwords within the window.
 WEBMAIL_SIGN_IN_ATTEMPTS = env.int("WEBMAIL_SIGN_IN_ATTEMPTS", default=5)
 WEBMAIL_SIGN_IN_WINDOW_MINUTES = env.int("WEBMAIL_SIGN_IN_WINDOW_MINUTES", default=15)
+# Seconds between the open Webmail page's checks for new mail (unread counts, the list).
+WEBMAIL_POLL_SECONDS = env.int("WEBMAIL_POLL_SECONDS", default=45)
 # How much of a message is read for showing: longer bodies are cut, with a note.
 WEBMAIL_TEXT_LIMIT = 1_000_000
 WEBMAIL_HTML_LIMIT = 2_000_000

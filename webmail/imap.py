@@ -987,6 +987,23 @@ class Mailbox:
             if len(data) < chunk:
                 return
 
+    def neighbour(self, folder: str, uid: int, *, older: bool) -> int | None:
+        """The UID listed just after (older) or before (newer) `uid` in `folder`, or None.
+
+        Lists run in arrival order, newest first, so these are the sequence numbers either side.
+        """
+        self.select(folder)
+        sequence = self._fetch_one(uid, ["UID"]).get(b"SEQ")
+        wanted = sequence - 1 if older else sequence + 1
+        if not sequence or wanted < 1 or wanted > self.selected.messages:
+            return None
+        self._client.use_uid = False
+        try:
+            found = self._client.fetch([wanted], ["UID"]).get(wanted, {})
+        finally:
+            self._client.use_uid = True
+        return found.get(b"UID")
+
     # Changes
 
     def mark(self, folder: str, uids: list[int], flag: str, on: bool) -> None:

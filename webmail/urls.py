@@ -31,4 +31,7 @@ urlpatterns = [
     path("message/<uid:uid>/body/", views.body, name="body"),
     path("message/<uid:uid>/source/", views.source, name="source"),
     path("message/<uid:uid>/part/<str:part>/", views.attachment, name="attachment"),
+    # New mail without a reload, and stepping through messages (issue 13)
+    path("news/", views.news, name="news"),
+    path("message/<uid:uid>/step/", views.step, name="step"),
 ]

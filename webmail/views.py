@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template import engines
 from django.template.loader import render_to_string
@@ -21,7 +21,7 @@ from settings_app import connection, microsoft
 from settings_app.models import profile_for
 from webmail import imap, mime, sanitize, services
 from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
-from webmail.templatetags.webmail import folder_url
+from webmail.templatetags.webmail import folder_url, news_since
 
 CHUNK = 256 * 1024
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
@@ -471,3 +471,58 @@ def act(request):
             done = f"Deleted {count} for good." if for_good else f"Moved {count} to Trash."
     messages.success(request, done)
     return redirect(next_url)
+
+
+# New mail without a reload, and stepping through messages (issue 13) ------------------------
+# An open Webmail page asks for news every WEBMAIL_POLL_SECONDS while it is visible
+# (static/js/webmail.js). The pooled connection answers with NOOP and one LIST-STATUS; the
+# first page's rows are fetched only when what the page shows has changed.
+
+
+@require_GET
+@mail_view
+def news(request):
+    """The folder list and the open folder's first page, if they changed since `since`."""
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    with_rows = request.GET.get("rows") == "1"
+    with services.mailbox_open(request) as mail:
+        mail.select(folder)  # NOOP on the open folder: the server tells of new mail
+        folders = mail.folders()
+        current = next((f for f in folders if f.name == folder), None)
+        folder_list = folder_parts(mail, folders, folder)["folder_list"]
+        since = news_since(folder_list, current.messages if with_rows and current else None)
+        if since == request.GET.get("since"):
+            response = HttpResponse(status=204)
+            response["Cache-Control"] = "private, no-store"
+            return response
+        inbox = next((f for f in folders if f.name.upper() == "INBOX"), None)
+        found = {"since": since, "unread": inbox.unseen if inbox else 0, "folders": folder_list}
+        if with_rows:
+            page = mail.page(folder, 1)
+            shows_recipients = current is not None and current.special in ("\\Sent", "\\Drafts")
+            today = timezone.localdate()
+            found["rows"] = remembered(
+                mail,
+                ("rows", page.key, shows_recipients, today),
+                lambda: message_rows(page, recipients=shows_recipients, today=today),
+            )
+            found["range"] = f"{page.first}–{page.last} of {page.count}"
+    response = JsonResponse(found)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@mail_view
+def step(request, uid):
+    """Open the message after (older) or before (newer) this one in its folder's list."""
+    folder = _valid(MessageQueryForm(request.GET))["folder"]
+    older = request.GET.get("to") != "newer"
+    with services.mailbox_open(request) as mail:
+        found = mail.neighbour(folder, uid, older=older)
+    if found is None:
+        messages.info(
+            request, f"This is the {'oldest' if older else 'newest'} message in this folder."
+        )
+        found = uid
+    return redirect(_message_url(folder, found))

@@ -56,3 +56,17 @@ def test_axe_would_report_a_problem(a11y_page, live_server):
     a11y_page.evaluate("() => document.querySelector('main').append(document.createElement('img'))")
 
     assert any(line.startswith("image-alt") for line in accessibility_violations(a11y_page))
+
+
+@pytest.mark.parametrize("path", ["/webmail/", "/webmail/message/59/?folder=INBOX", "/settings/"])
+def test_no_serious_accessibility_problems_on_a_phone(browser, live_server, automatic_user, path):
+    """The phone layout (rows as cards, folders folded away) keeps the page's meaning."""
+    context = browser.new_context(
+        base_url=live_server.url, bypass_csp=True, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    sign_in(page, "alice", USER_PASSWORD)
+    page.goto(path)
+
+    assert accessibility_violations(page) == []
+    context.close()

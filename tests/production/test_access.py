@@ -29,6 +29,8 @@ SIGNED_IN_PAGES = {
     "webmail:source": "/webmail/message/1/source/",
     "webmail:attachment": "/webmail/message/1/part/2/",
     "settings_app:microsoft_callback": "/settings/microsoft/callback/",
+    "webmail:news": "/webmail/news/",
+    "webmail:step": "/webmail/message/1/step/",
 }
 POST_ONLY = {
     "logout": "/accounts/logout/",

@@ -1,7 +1,9 @@
+import hashlib
 from functools import cache
 from urllib.parse import urlencode
 
 from django import template
+from django.conf import settings
 from django.urls import reverse
 
 register = template.Library()
@@ -24,3 +26,21 @@ def folder_url(folder: str, **params) -> str:
 def attachment_url(uid: int, part: str, folder: str) -> str:
     base = reverse("webmail:attachment", args=[uid, part])
     return f"{base}?{urlencode({'folder': folder})}"
+
+
+# New mail without a reload (issue 13) ---------------------------------------------------------
+
+
+@register.simple_tag
+def news_since(folder_list: str, messages: int | None = None) -> str:
+    """A short digest of what the page shows: the folder list and, with rows, the folder's size.
+
+    The page sends it back when it asks for news; the same digest means nothing changed.
+    """
+    shown = f"{folder_list}\x00{'' if messages is None else messages}"
+    return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
+
+
+@register.simple_tag
+def poll_seconds() -> int:
+    return max(1, settings.WEBMAIL_POLL_SECONDS)
