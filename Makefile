@@ -19,10 +19,10 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	touch $@
 
 # Tests use the local PostgreSQL when it answers (as in CI), else SQLite; DATABASE_URL wins.
-# They run a real Dovecot and Debian's Chromium, installed when missing (never a downloaded
-# browser), and axe-core from npm.
+# They run a real Dovecot, a real Postfix (sending) and Debian's Chromium, installed when
+# missing (never a downloaded browser), and axe-core from npm.
 test: $(VENV)/installed node_modules/axe-core/axe.min.js
-	devtools/system-packages dovecot-imapd chromium chromium-driver
+	devtools/system-packages dovecot-imapd dovecot-lmtpd postfix chromium chromium-driver
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run

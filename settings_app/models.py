@@ -85,9 +85,11 @@ def profile_for(user) -> Profile:
 
 
 class AuditEvent(models.Model):
-    """Who set, cleared or re-encrypted whose email password, or changed whose Webmail access.
+    """Who set, cleared or re-encrypted whose email password, changed whose Webmail access, or
+    sent mail from Webmail (with how many recipients).
 
-    Never holds the password. Names are copied so the record outlives deleted users.
+    Never holds the password, nor a message's content. Names are copied so the record outlives
+    deleted users.
     """
 
     class Action(models.TextChoices):
@@ -95,11 +97,13 @@ class AuditEvent(models.Model):
         PASSWORD_CLEARED = "password_cleared", "Email password cleared"
         PASSWORD_ROTATED = "password_rotated", "Email password re-encrypted"
         ACCESS_CHANGED = "access_changed", "Webmail access changed"
+        MAIL_SENT = "mail_sent", "Mail sent from Webmail"
 
     class Source(models.TextChoices):
         SETTINGS = "settings", "Settings page"
         ADMIN = "admin", "Django admin"
         COMMAND = "command", "Management command"
+        WEBMAIL = "webmail", "Webmail"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
