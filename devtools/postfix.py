@@ -218,14 +218,22 @@ class Postfix:
             return
         self._write_mailboxes()
         if self.running:
-            reloads = self.diagnostics().count("reload --")
+            logged = self.log_size()
             self._postfix("reload")
             # The master rereads its tables when it takes the signal: wait until it has.
             deadline = time.monotonic() + 10
-            while self.diagnostics().count("reload --") <= reloads:
+            while b"reload --" not in self.log_since(logged):
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Postfix did not reload:\n{self.diagnostics()}")
                 time.sleep(0.02)
+
+    def log_size(self) -> int:
+        return self.log_file.stat().st_size if self.log_file.exists() else 0
+
+    def log_since(self, offset: int) -> bytes:
+        with self.log_file.open("rb") as log:
+            log.seek(offset)
+            return log.read()
 
     def _write_mailboxes(self) -> None:
         folder = self.dovecot.root / "passwd.d"

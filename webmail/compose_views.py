@@ -84,7 +84,7 @@ def _uploads(files) -> list[Attachment]:
     if total > settings.WEBMAIL_MAX_MESSAGE_BYTES:
         raise InvalidMessage(
             f"The attachments come to {total / 1024 / 1024:.1f} MB; at most "
-            f"{settings.WEBMAIL_MAX_MESSAGE_BYTES / 1024 / 1024:.0f} MB can be sent."
+            f"{settings.WEBMAIL_MAX_MESSAGE_BYTES / 1024 / 1024:.1f} MB can be sent."
         )
     return [
         Attachment(

@@ -137,6 +137,7 @@ def read_draft(raw: bytes) -> Draft:
             draft.body = body.get_content()
         except (LookupError, ValueError):
             draft.body = body.get_payload(decode=True).decode("utf-8", "replace")
+    draft.body = draft.body.replace("\r\n", "\n")
     draft.attachments = attachments_of(mail)
     return draft
 

@@ -114,7 +114,7 @@ def _built(draft: Draft, user, *, is_draft: bool) -> bytes:
         limit = settings.WEBMAIL_MAX_MESSAGE_BYTES / 1024 / 1024
         raise InvalidMessage(
             f"With its attachments the message is {len(raw) / 1024 / 1024:.1f} MB; at most "
-            f"{limit:.0f} MB can be sent. Remove an attachment or send it as a link."
+            f"{limit:.1f} MB can be sent. Remove an attachment or send it as a link."
         )
     return raw
 

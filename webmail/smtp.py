@@ -281,7 +281,7 @@ def _connection_error(exc: BaseException, server: SmtpServer) -> SendError:
             "will not send your password or mail to a server it cannot verify; please tell your "
             "IT administrator."
         )
-    if isinstance(exc, (TimeoutError, socket.timeout)):
+    if _timed_out(exc):
         return TimedOut(f"{host} did not answer within {server.timeout:g} seconds.")
     if isinstance(exc, ssl.SSLError):
         return Refused(f"A secure connection to {host} could not be set up ({exc.reason}).")
@@ -292,3 +292,12 @@ def _connection_error(exc: BaseException, server: SmtpServer) -> SendError:
     if isinstance(exc, smtplib.SMTPNotSupportedError):
         return Refused(f"{host} does not offer a way to sign in that Webmail can use.")
     return Unreachable(f"The connection to {host} failed or was dropped.")
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """Whether a timeout is behind `exc` (smtplib reports one as a lost connection)."""
+    while exc is not None:
+        if isinstance(exc, (TimeoutError, socket.timeout)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

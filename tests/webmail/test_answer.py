@@ -7,7 +7,7 @@ from email.policy import SMTP
 import pytest
 
 from tests.conftest import user_with_mailbox
-from tests.webmail.test_send import alert, arrived
+from tests.webmail.sending import alert, arrived
 
 ORIGINAL_ID = "<quarterly-42@example.test>"
 EARLIER_ID = "<earlier-41@example.test>"

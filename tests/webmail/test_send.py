@@ -1,58 +1,15 @@
 """Sending from Webmail through a real Postfix into the test Dovecot."""
 
-import secrets
 import time
-from email import policy
-from email.parser import BytesParser
 
-import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from settings_app.models import AuditEvent
-from tests.conftest import user_with_mailbox
+from tests.webmail.sending import alert, arrived, form, stored
 from webmail.models import Submission
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 CSV = "Name;Betrag\nMüller;12,50\n".encode()
-
-
-def arrived(maildir, *, count=1, timeout=15.0):
-    """The messages delivered into a Maildir's Inbox, waiting for `count` of them."""
-    deadline = time.monotonic() + timeout
-    while True:
-        files = sorted((maildir / "new").iterdir()) + sorted((maildir / "cur").iterdir())
-        if len(files) >= count or time.monotonic() > deadline:
-            return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
-        time.sleep(0.05)
-
-
-def stored(maildir, folder):
-    path = maildir / f".{folder}"
-    files = [f for sub in ("new", "cur") if (path / sub).exists() for f in (path / sub).iterdir()]
-    return [BytesParser(policy=policy.default).parsebytes(f.read_bytes()) for f in files]
-
-
-def alert(response) -> str:
-    """The error box of a page, to show why a test failed."""
-    page = response.content.decode()
-    start = page.find('role="alert"')
-    return page[start : start + 1500] if start >= 0 else page[:1500]
-
-
-@pytest.fixture
-def recipient(django_user_model, dovecot):
-    return user_with_mailbox(django_user_model, dovecot, "bob")
-
-
-@pytest.fixture
-def sender_client(client, automatic_user, recipient, postfix, smtp_settings):
-    postfix.sync_mailboxes()
-    client.force_login(automatic_user)
-    return client
-
-
-def form(**fields):
-    return {"action": "send", "token": secrets.token_urlsafe(20), **fields}
 
 
 def test_it_delivers_a_message_with_a_non_ascii_subject_and_two_attachments_intact(
