@@ -78,3 +78,25 @@ def test_it_refuses_a_header_with_a_line_break_and_sends_nothing(sender_client, 
     assert "Bcc: victim@example.org" in response.content.decode()  # what they wrote is kept
     assert arrived(bob_mailbox.maildir, timeout=1) == []
     assert not Submission.objects.exists()
+
+
+def test_it_leaves_the_copy_in_sent_to_the_server_when_configured(
+    sender_client, recipient, mailbox, settings
+):
+    settings.WEBMAIL_SENT_COPY = "server"
+    bob, bob_mailbox = recipient
+    response = sender_client.post("/webmail/compose/", form(to=bob.email, subject="No copy"))
+    assert response.status_code == 302, alert(response)
+    assert len(arrived(bob_mailbox.maildir)) == 1
+    assert stored(mailbox.maildir, "Sent") == []
+
+
+def test_it_takes_the_from_address_from_the_users_contact_email_only(
+    sender_client, recipient, automatic_user
+):
+    bob, bob_mailbox = recipient
+    data = form(to=bob.email, subject="Who am I", From="ceo@practice.example")
+    sender_client.post("/webmail/compose/", data)
+    [received] = arrived(bob_mailbox.maildir)
+    assert received["From"].addresses[0].addr_spec == automatic_user.email
+    assert received["Return-Path"] == f"<{automatic_user.email}>"
