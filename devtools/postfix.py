@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -27,7 +28,7 @@ POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 MAIN_CF = """\
 # Written by devtools/postfix.py; a private Postfix for Client Manager.
 compatibility_level = 3.6
-queue_directory = {root}/queue
+queue_directory = {queue}
 data_directory = {root}/data
 mail_owner = postfix
 setgid_group = postdrop
@@ -123,6 +124,7 @@ class Postfix:
         self.port = port or free_port()
         self.host = "localhost"
         self.running = False
+        self.queue: Path | None = None
         self._mailboxes: set[str] = set()
 
     @property
@@ -135,8 +137,12 @@ class Postfix:
 
     def start(self) -> "Postfix":
         ensure_installed()
-        for name in ["queue", "data", "tls"]:
+        for name in ["data", "tls"]:
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        # The queue holds Unix sockets, whose paths are limited to 107 bytes: a short folder of
+        # its own, as Dovecot's sockets have.
+        self.queue = Path(tempfile.mkdtemp(prefix="cm-postfix-"))
+        self.queue.chmod(0o755)
         shutil.chown(self.root / "data", "postfix")
         if not self.ca_file.exists():
             make_certificates(self.root / "tls")
@@ -151,6 +157,7 @@ class Postfix:
         (self.root / "main.cf").write_text(
             MAIN_CF.format(
                 root=self.root,
+                queue=self.queue,
                 domains=", ".join(self.domains),
                 auth_socket=self.dovecot.auth_socket,
                 lmtp_socket=self.dovecot.lmtp_socket,
@@ -190,20 +197,41 @@ class Postfix:
         if not self.running:
             return
         self.running = False
+        pid = self._master_pid()
         result = subprocess.run(
             [POSTFIX, "-c", str(self.root), "stop"], capture_output=True, check=False
         )
-        pid_file = self.root / "queue" / "pid" / "master.pid"
-        if result.returncode != 0 and pid_file.exists():
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+        if result.returncode != 0 and pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
+        while pid and time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except OSError:
-                return
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
             time.sleep(0.05)
+        shutil.rmtree(self.queue, ignore_errors=True)
+
+    def _smtpd_processes(self) -> set[int]:
+        """The smtpd processes of this Postfix (children of its master), from /proc."""
+        master = self._master_pid()
+        found = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                pid, rest = stat.read_text().split(" (", 1)
+            except OSError:
+                continue
+            name, _, fields = rest.rpartition(") ")
+            if name == "smtpd" and int(fields.split()[1]) == master:
+                found.add(int(pid))
+        return found
+
+    def _master_pid(self) -> int | None:
+        try:
+            return int((self.queue / "pid" / "master.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def __enter__(self):
         return self.start()
@@ -218,11 +246,13 @@ class Postfix:
             return
         self._write_mailboxes()
         if self.running:
+            # smtpd processes read the table when they start, and an idle one may still take a
+            # connection after the reload: wait until those of before have gone.
+            before = self._smtpd_processes()
             logged = self.log_size()
             self._postfix("reload")
-            # The master rereads its tables when it takes the signal: wait until it has.
             deadline = time.monotonic() + 10
-            while b"reload --" not in self.log_since(logged):
+            while b"reload --" not in self.log_since(logged) or before & self._smtpd_processes():
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"Postfix did not reload:\n{self.diagnostics()}")
                 time.sleep(0.02)

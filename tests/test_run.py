@@ -167,9 +167,7 @@ def test_the_demo_sends_mail_to_the_second_staff_user(fresh_copy):
     try:
         demo_password = re.search(r"Staff: user demo\s+password (\S+)", run.output).group(1)
         colleague = re.search(r"Staff: user colleague\s+password (\S+)", run.output).group(1)
-        assert re.search(
-            r"Demo sending: Postfix, submission with STARTTLS on 127\.0\.0\.1:\d+", run.output
-        )
+        assert "Demo sending: Postfix, submission with STARTTLS" in run.output, run.output
         demo = sign_in(run.url, "demo", demo_password)
         page = demo.open(f"{run.url}/webmail/compose/").read().decode()
         fields = {
