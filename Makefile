@@ -28,9 +28,9 @@ test: $(VENV)/installed node_modules/axe-core/axe.min.js
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} $(PY) -m pytest
 
-# Measures Webmail against a bare IMAP script on PostgreSQL and Dovecot; see README.
+# Measures Webmail against bare IMAP and SMTP scripts on PostgreSQL, Dovecot and Postfix; see README.
 bench: $(VENV)/installed
-	devtools/system-packages dovecot-imapd
+	devtools/system-packages dovecot-imapd dovecot-lmtpd postfix
 	$(PY) -m devtools.bench
 
 lint:
