@@ -6,6 +6,7 @@ Whatever fails, what the user wrote is kept: as a draft in the Drafts folder whe
 server can take it, and in the form that comes back in any case.
 """
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from email.headerregistry import Address
@@ -25,6 +26,7 @@ from webmail.models import Submission
 from webmail.outgoing import Attachment, Draft, InvalidMessage
 
 DRAFT_FLAGS = ["\\Draft", "\\Seen"]
+logger = logging.getLogger(__name__)
 
 
 class NotSent(Exception):
@@ -283,6 +285,13 @@ def message_send(
             raw=raw,
         )
     except (smtp.SendError, imap.MailError, services.SignInNeeded, InvalidMessage) as exc:
+        # For operators: the kind of failure and the server's own words, never the content.
+        logger.warning(
+            "Sending failed for user %s: %s (%s)",
+            user.pk,
+            type(exc).__name__,
+            getattr(exc, "reply", "") or exc,
+        )
         _finish(submission, Submission.State.FAILED)
         draft.attachments = uploaded
         return _kept(request, draft, carried, draft_uid, exc)
