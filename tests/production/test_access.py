@@ -26,6 +26,11 @@ SIGNED_IN_PAGES = {
     "webmail:body": "/webmail/message/1/body/",
     "webmail:source": "/webmail/message/1/source/",
     "webmail:attachment": "/webmail/message/1/part/2/",
+    # Writing mail (the compose form also takes its POST, with a CSRF token)
+    "webmail:compose": "/webmail/compose/",
+    "webmail:reply": "/webmail/message/1/reply/",
+    "webmail:reply_all": "/webmail/message/1/reply-all/",
+    "webmail:forward": "/webmail/message/1/forward/",
 }
 POST_ONLY = {
     "logout": "/accounts/logout/",
