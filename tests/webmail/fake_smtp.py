@@ -12,10 +12,12 @@ class FakeSmtpServer:
     """Speak just enough SMTP (with STARTTLS) to reach the step where it refuses.
 
     `auth_reply` answers AUTH (e.g. "535 5.7.139 ..."); with "" AUTH succeeds and
-    `mail_reply` answers MAIL FROM. `silent` accepts connections and never says anything.
+    `mail_reply` answers MAIL FROM. `silent` accepts connections and never says anything;
+    with `starttls` False it offers AUTH on the plain connection and no STARTTLS.
     """
 
-    def __init__(self, tls_dir: Path, *, auth_reply="", mail_reply="", silent=False):
+    def __init__(self, tls_dir: Path, *, auth_reply="", mail_reply="", silent=False, starttls=True):
+        self.starttls = starttls
         self.auth_reply = auth_reply
         self.mail_reply = mail_reply
         self.silent = silent
@@ -24,6 +26,7 @@ class FakeSmtpServer:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.commands: list[str] = []
+        self.lines: list[str] = []  # whole command lines (test secrets only)
         self._connections = []
         self._stopping = threading.Event()
 
@@ -58,9 +61,12 @@ class FakeSmtpServer:
             while line := stream.readline():
                 command = line.decode().strip()
                 self.commands.append(command.split(" ")[0].upper())
+                self.lines.append(command)
                 verb = command.upper()
                 if verb.startswith("EHLO"):
                     extra = "250-AUTH PLAIN LOGIN XOAUTH2" if secure else "250-STARTTLS"
+                    if not secure and not self.starttls:
+                        extra = "250-AUTH PLAIN LOGIN"
                     self._say(stream, f"250-fake.example\r\n{extra}\r\n250 SIZE 10240000")
                 elif verb == "STARTTLS":
                     self._say(stream, "220 2.0.0 Ready to start TLS")
@@ -72,6 +78,11 @@ class FakeSmtpServer:
                     self._say(stream, self.auth_reply or "235 2.7.0 Authentication successful")
                 elif verb.startswith("MAIL"):
                     self._say(stream, self.mail_reply or "250 2.1.0 Sender OK")
+                elif verb == "DATA":
+                    self._say(stream, "354 End data with <CR><LF>.<CR><LF>")
+                    while stream.readline() not in (b".\r\n", b""):
+                        pass
+                    self._say(stream, "250 2.0.0 Queued")
                 elif verb == "QUIT":
                     self._say(stream, "221 2.0.0 Bye")
                     return

@@ -1,11 +1,13 @@
-"""Building messages and reading SMTP answers, without a server."""
+"""Building messages, reading SMTP answers, and XOAUTH2 (against the fake SMTP server)."""
 
+import base64
 from email import policy
 from email.headerregistry import Address
 from email.parser import BytesParser
 
 import pytest
 
+from tests.webmail.fake_smtp import FakeSmtpServer
 from webmail import outgoing, smtp
 from webmail.outgoing import Attachment, Draft, InvalidMessage
 
@@ -89,3 +91,18 @@ def test_it_does_not_blame_microsoft_on_other_servers():
     found = smtp._refusal(535, b"5.7.8 Error: authentication failed", OTHER)
     assert type(found) is smtp.SignInRefused
     assert "Microsoft" not in found.message
+
+
+def test_it_signs_in_with_xoauth2_when_given_an_access_token(dovecot):
+    with FakeSmtpServer(dovecot.root / "tls") as fake:
+        server = smtp.SmtpServer("localhost", fake.port, "starttls", str(dovecot.ca_file), 5)
+        login = smtp.Login(username="zoe@practice.example", access_token="token-123")
+        refused = smtp.submit(
+            server, login, sender="zoe@practice.example", recipients=["a@example.org"],
+            raw=built(Draft(to="a@example.org", subject="OAuth")),
+        )  # fmt: skip
+    assert refused == {}
+    [auth] = [line for line in fake.lines if line.startswith("AUTH")]
+    expected = base64.b64encode(b"user=zoe@practice.example\x01auth=Bearer token-123\x01\x01")
+    assert auth == f"AUTH XOAUTH2 {expected.decode()}"
+    assert "token-123" not in repr(login)

@@ -197,3 +197,23 @@ def test_it_waits_when_the_mailbox_is_already_sending_as_much_as_allowed(
     _, page = send_failing(sender_client, recipient[0])
     assert "sending other messages at this moment" in page
     assert_kept_as_draft(mailbox)
+
+
+def test_it_refuses_a_server_whose_certificate_it_cannot_verify(
+    sender_client, recipient, mailbox, settings, dovecot
+):
+    settings.WEBMAIL_SMTP_CA_FILE = str(dovecot.ca_file)  # another CA than Postfix's
+    _, page = send_failing(sender_client, recipient[0])
+    assert "certificate of localhost could not be verified" in page
+    assert_kept_as_draft(mailbox)
+
+
+def test_it_never_signs_in_without_starttls(
+    sender_client, recipient, mailbox, settings, dovecot_tls
+):
+    with FakeSmtpServer(dovecot_tls, starttls=False) as fake:
+        fake_settings(settings, fake)
+        _, page = send_failing(sender_client, recipient[0])
+    assert "does not offer STARTTLS" in page
+    assert "AUTH" not in fake.commands and "MAIL" not in fake.commands
+    assert_kept_as_draft(mailbox)
