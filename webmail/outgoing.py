@@ -110,6 +110,16 @@ def build(draft: Draft, *, sender: Address, is_draft: bool = False) -> EmailMess
     return mail
 
 
+def with_bcc(raw: bytes, draft: Draft) -> bytes:
+    """The sent message with its Bcc line, for the sender's own copy in Sent."""
+    bcc = parse_addresses(draft.bcc, what="Bcc")
+    if not bcc:
+        return raw
+    header = EmailMessage(policy=policy.SMTP)
+    header["Bcc"] = bcc
+    return header.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n" + raw
+
+
 def recipients(draft: Draft) -> list[str]:
     """Every envelope recipient (To, Cc and Bcc), each once."""
     found = []

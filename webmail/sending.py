@@ -308,7 +308,7 @@ def message_send(
         detail=f"{reached} recipient{'' if reached == 1 else 's'}"
         + (f", {len(refused)} refused" if refused else ""),
     )
-    warnings = _after_sending(request, raw, draft_uid, origin)
+    warnings = _after_sending(request, outgoing.with_bcc(raw, draft), draft_uid, origin)
     return Result(sent=True, refused=refused, warnings=warnings)
 
 

@@ -100,3 +100,16 @@ def test_it_takes_the_from_address_from_the_users_contact_email_only(
     [received] = arrived(bob_mailbox.maildir)
     assert received["From"].addresses[0].addr_spec == automatic_user.email
     assert received["Return-Path"] == f"<{automatic_user.email}>"
+
+
+def test_it_keeps_bcc_in_the_copy_in_sent_only(sender_client, recipient, mailbox):
+    bob, bob_mailbox = recipient
+    response = sender_client.post(
+        "/webmail/compose/", form(to=bob.email, bcc=mailbox.email, subject="Blind copy")
+    )
+    assert response.status_code == 302, alert(response)
+    received = arrived(bob_mailbox.maildir)[0]
+    assert "Bcc" not in received
+    [copy] = stored(mailbox.maildir, "Sent")
+    assert copy["Bcc"].addresses[0].addr_spec == mailbox.email
+    assert copy["Message-ID"] == received["Message-ID"]
