@@ -39,18 +39,18 @@ node_modules/axe-core/axe.min.js: package.json package-lock.json
 	touch $@
 
 # Tests use the local PostgreSQL when it answers (as in CI), else SQLite; DATABASE_URL wins.
-# They run a real Dovecot and Debian's Chromium, installed when missing (never a downloaded
-# browser), and axe-core from npm.
+# They run a real Dovecot, a real Postfix (sending) and Debian's Chromium, installed when
+# missing (never a downloaded browser), and axe-core from npm.
 test: $(VENV)/installed node_modules/axe-core/axe.min.js
-	devtools/system-packages dovecot-imapd chromium chromium-driver
+	devtools/system-packages dovecot-imapd dovecot-lmtpd postfix chromium chromium-driver
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 	DATABASE_URL=$${DATABASE_URL:-$$($(PY) -m devtools.test_database)} $(PY) -m pytest
 
-# Measures Webmail against a bare IMAP script on PostgreSQL and Dovecot; see README.
+# Measures Webmail against bare IMAP and SMTP scripts on PostgreSQL, Dovecot and Postfix; see README.
 bench: $(VENV)/installed
-	devtools/system-packages dovecot-imapd
+	devtools/system-packages dovecot-imapd dovecot-lmtpd postfix
 	$(PY) -m devtools.bench
 
 # Takes the help page's pictures again from the real pages (Chromium and PostgreSQL as in

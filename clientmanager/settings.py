@@ -71,6 +71,23 @@ MICROSOFT_AUTHORITY = env.str("MICROSOFT_AUTHORITY", default="https://login.micr
 MICROSOFT_CA_FILE = env.str("MICROSOFT_CA_FILE", default="")
 MICROSOFT_TIMEOUT = env.float("MICROSOFT_TIMEOUT", default=10.0)
 
+# Sending mail (webmail.smtp): the SMTP submission server, signed in to with the IMAP
+# credentials. Security is "starttls" or "ssl", never plain; certificates are verified.
+WEBMAIL_SMTP_HOST = env.str("WEBMAIL_SMTP_HOST", default="smtp.office365.com")
+WEBMAIL_SMTP_PORT = env.int("WEBMAIL_SMTP_PORT", default=587)
+WEBMAIL_SMTP_SECURITY = env.str("WEBMAIL_SMTP_SECURITY", default="starttls")
+WEBMAIL_SMTP_CA_FILE = env.str("WEBMAIL_SMTP_CA_FILE", default="")
+WEBMAIL_SMTP_TIMEOUT = env.float("WEBMAIL_SMTP_TIMEOUT", default=30.0)
+# "auto": Microsoft's servers keep a copy in Sent Items themselves, others get one by IMAP;
+# "append": Webmail always appends one; "server": the server always does.
+WEBMAIL_SENT_COPY = env.str("WEBMAIL_SENT_COPY", default="auto")
+WEBMAIL_MAX_MESSAGE_BYTES = env.int("WEBMAIL_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024)
+WEBMAIL_SEND_RECIPIENTS_PER_HOUR = env.int("WEBMAIL_SEND_RECIPIENTS_PER_HOUR", default=200)
+# Sends at once per mailbox, across all processes (Exchange Online allows 3).
+WEBMAIL_SMTP_MAX_CONNECTIONS_PER_MAILBOX = env.int(
+    "WEBMAIL_SMTP_MAX_CONNECTIONS_PER_MAILBOX", default=2
+)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -1,5 +1,8 @@
 """`make bench`: how fast Webmail opens, against a bare IMAP script and a trivial view, in one run.
 
+It also sends a 1 MB message from the compose form through a private Postfix, against a bare
+smtplib script sending the same message (STARTTLS, AUTH, one MAIL transaction).
+
 Starts a private Dovecot with mailboxes of 1,000 and 100,000 messages (written straight into
 Maildir), serves the app with gunicorn in production settings on PostgreSQL, and measures
 interleaved rounds so that the ratios compare like with like. Prints a table and writes JSON.
@@ -27,6 +30,7 @@ from cryptography.fernet import Fernet
 from imapclient import IMAPClient
 
 from devtools.dovecot import Dovecot
+from devtools.postfix import Postfix
 from devtools.seed import bulk_mailbox
 from devtools.serve import BASE_DIR, Gunicorn
 
@@ -58,6 +62,7 @@ class Browser:
     def __init__(self, port: int, cookie: str):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         self.cookie = cookie
+        self.last_cookies: dict[str, str] = {}
 
     def get(self, path: str, request_id: str) -> tuple[int, bytes, float]:
         started = time.perf_counter()
@@ -66,10 +71,90 @@ class Browser:
         )
         response = self.connection.getresponse()
         body = response.read()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.last_cookies[name] = rest.split(";", 1)[0]
         return response.status, body, time.perf_counter() - started
+
+    def post(self, path, body: bytes, *, content_type, cookie, request_id) -> tuple[int, bytes]:
+        headers = {
+            "Cookie": cookie,
+            "Content-Type": content_type,
+            "X-Request-ID": request_id,
+            "Origin": f"http://127.0.0.1:{self.connection.port}",
+            "Referer": f"http://127.0.0.1:{self.connection.port}{path}",
+        }
+        self.connection.request("POST", path, body=body, headers=headers)
+        response = self.connection.getresponse()
+        return response.status, response.read()
 
     def close(self) -> None:
         self.connection.close()
+
+
+SEND_BYTES = 1024 * 1024
+
+
+def attachment_bytes() -> bytes:
+    return (secrets.token_bytes(1024) * (SEND_BYTES // 1024))[:SEND_BYTES]
+
+
+def bare_send(postfix: Postfix, sender: str, recipient: str, attachment: bytes) -> float:
+    """Send one message with a 1 MB attachment as a bare smtplib script would; return seconds."""
+    import smtplib
+    from email.message import EmailMessage
+
+    started = time.perf_counter()
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, recipient, "Bench (bare)"
+    message.set_content("A 1 MB attachment.")
+    message.add_attachment(attachment, maintype="application", subtype="octet-stream",
+                           filename="bench.bin")  # fmt: skip
+    context = ssl.create_default_context(cafile=str(postfix.ca_file))
+    with smtplib.SMTP(postfix.host, postfix.port, timeout=30) as client:
+        client.starttls(context=context)
+        client.login(sender, PASSWORD)
+        client.send_message(message)
+    return time.perf_counter() - started
+
+
+def webmail_send(port: int, cookie: str, recipient: str, attachment: bytes, n: int) -> float:
+    """Open the compose form, then send it with a 1 MB attachment; return the seconds of both."""
+    browser = Browser(port, cookie)
+    started = time.perf_counter()
+    status, page, _ = browser.get("/webmail/compose/", f"compose-{n:03d}")
+    if status != 200:
+        raise RuntimeError(f"the compose form answered {status}")
+    fields = {
+        name: re.search(rf'name="{name}" value="([^"]+)"'.encode(), page).group(1).decode()
+        for name in ("csrfmiddlewaretoken", "token")
+    }
+    csrf_cookie = browser.last_cookies.get("csrftoken", "")
+    fields.update(to=recipient, subject="Bench (Webmail)", body="A 1 MB attachment.")
+    fields["action"] = "send"
+    boundary = secrets.token_hex(16)
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="attachments"; '
+        'filename="bench.bin"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+        + attachment
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    status, _ = browser.post(
+        "/webmail/compose/",
+        b"".join(parts),
+        content_type=f"multipart/form-data; boundary={boundary}",
+        cookie=f"{cookie}; csrftoken={csrf_cookie}",
+        request_id=f"send-{n:03d}",
+    )
+    seconds = time.perf_counter() - started
+    browser.close()
+    if status != 302:
+        raise RuntimeError(f"sending answered {status}")
+    return seconds
 
 
 # CAPABILITY (sent on connecting), LOGIN, SELECT, FETCH, LOGOUT.
@@ -139,7 +224,7 @@ def worker_peak_memory(master_pid: int) -> float:
 
 def from_log(log: str, prefix: str) -> tuple[float | None, float | None]:
     """Median IMAP commands and server-side milliseconds of the requests with this id prefix."""
-    found = re.findall(rf"\[{prefix}-\d+\] GET \S+ \d+ ([\d.]+)ms .*imap=(\d+)", log)
+    found = re.findall(rf"\[{prefix}-\d+\] (?:GET|POST) \S+ \d+ ([\d.]+)ms .*imap=(\d+)", log)
     if not found:
         return None, None
     return (
@@ -169,6 +254,7 @@ def run(args) -> dict:
                 mailboxes[f"crowd{number}"] = email
             dovecot.give_to_dovecot(dovecot.root / "mail")
             results["seed_seconds"] = round(time.perf_counter() - started, 1)
+            postfix = Postfix(root / "postfix", dovecot, domains=("bench.example",)).start()
             # Dovecot rescans a Maildir changed within the last second on every access, and
             # indexes it on first use: let the new mailboxes settle as real ones would be.
             time.sleep(2)
@@ -184,6 +270,10 @@ def run(args) -> dict:
                 "WEBMAIL_IMAP_HOST": dovecot.host,
                 "WEBMAIL_IMAP_PORT": str(dovecot.port),
                 "WEBMAIL_IMAP_CA_FILE": str(dovecot.ca_file),
+                "WEBMAIL_SMTP_HOST": postfix.host,
+                "WEBMAIL_SMTP_PORT": str(postfix.port),
+                "WEBMAIL_SMTP_CA_FILE": str(postfix.ca_file),
+                "WEBMAIL_SEND_RECIPIENTS_PER_HOUR": "10000",
                 "SECURE_SSL_REDIRECT": "false",
                 "SESSION_COOKIE_SECURE": "false",
                 "CSRF_COOKIE_SECURE": "false",
@@ -203,12 +293,13 @@ def run(args) -> dict:
 
             with Gunicorn(env, root / "gunicorn.log") as app:
                 measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, results)
+                measure_sending(app, postfix, mailboxes, cookies, runs, results)
                 results["worker_peak_memory_mb"] = worker_peak_memory(app.process.pid)
             log = (root / "gunicorn.log").read_text()
             results["server_ms"] = {}
             for label in (
                 "cold1k", "warm1k", "cold100k", "warm100k", "message", "settings", "trivial",
-                "signedin",
+                "signedin", "send",
             ):  # fmt: skip
                 commands, server_ms = from_log(log, label)
                 results["imap_commands"][label] = commands
@@ -216,6 +307,8 @@ def run(args) -> dict:
             results["imap_commands"]["bare script"] = BARE_COMMANDS
             results["errors_in_log"] = log.count("Traceback")
         finally:
+            if "postfix" in locals():
+                postfix.stop()
             dovecot.stop()
     timings = results["timings"]
 
@@ -232,6 +325,8 @@ def run(args) -> dict:
         "cold open 100k / bare 100k": ratio("webmail cold 100k", "bare script 100k"),
         "Settings / trivial view": ratio("settings", "trivial view"),
         "Settings / trivial signed-in view": ratio("settings", "trivial signed-in view"),
+        # Form, upload to the app, SMTP, and the copy in Sent (IMAP APPEND) against SMTP alone:
+        "send 1 MB / bare smtplib": ratio("webmail send 1 MB", "bare smtplib 1 MB"),
     }
     results["targets"] = {
         name: {
@@ -318,6 +413,18 @@ def measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, result
         **summary(durations),
     }
     results["timings"] = {label: summary(values) for label, values in times.items()}
+
+
+def measure_sending(app, postfix, mailboxes, cookies, runs, results) -> None:
+    """Send a 1 MB message from Webmail and from a bare smtplib script, interleaved."""
+    attachment = attachment_bytes()
+    sender, recipient = mailboxes["user1k"], mailboxes["crowd0"]
+    times: dict[str, list[float]] = {"bare smtplib 1 MB": [], "webmail send 1 MB": []}
+    for n in range(runs):
+        times["bare smtplib 1 MB"].append(bare_send(postfix, sender, recipient, attachment))
+        seconds = webmail_send(app.port, cookies["user1k"][-1], recipient, attachment, n)
+        times["webmail send 1 MB"].append(seconds)
+    results["timings"].update({label: summary(values) for label, values in times.items()})
 
 
 def report(results: dict) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from devtools.certs import make_certificates
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+LMTP = "/usr/lib/dovecot/lmtp"  # Debian's dovecot-lmtpd
 
 CONFIG = """\
 # Written by devtools/dovecot.py; a private Dovecot for Client Manager.
@@ -180,6 +181,26 @@ def oauth2_flavour(config: str, root: Path, introspection_url: str) -> str:
     return passdb.sub(lambda _: OAUTH2_PASSDBS.format(root=root), config)
 
 
+# For a private Postfix (devtools/postfix.py): LMTP delivery into the Maildirs and Dovecot's
+# auth socket for SMTP AUTH, both Unix sockets only the postfix user may use. Nothing more
+# listens on the network, and no limit changes.
+DELIVERY = """
+protocols = imap lmtp
+service lmtp {{
+  unix_listener lmtp-postfix {{
+    mode = 0600
+    user = postfix
+  }}
+}}
+service auth {{
+  unix_listener auth-postfix {{
+    mode = 0600
+    user = postfix
+  }}
+}}
+"""
+
+
 class DovecotMissing(RuntimeError):
     pass
 
@@ -188,6 +209,14 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def ensure_installed(*, may_install: bool) -> None:
@@ -231,12 +260,24 @@ class Dovecot:
         self.process: subprocess.Popen | None = None
         self.opened: list[Path] = []  # folders start() let other users pass through
         self.run_dir: Path | None = None
+        # Whether Postfix can deliver here and sign users in (both installed).
+        self.delivers = _has_user("postfix") and Path(LMTP).exists()
         self.uid = pwd.getpwnam("dovecot").pw_uid
         self.gid = grp.getgrnam("dovecot").gr_gid
 
     @property
     def ca_file(self) -> Path:
         return self.root / "tls" / "ca.pem"
+
+    @property
+    def lmtp_socket(self) -> Path:
+        """Where Postfix delivers mail over LMTP (while running, when `delivers`)."""
+        return self.run_dir / "lmtp-postfix"
+
+    @property
+    def auth_socket(self) -> Path:
+        """Where Postfix asks Dovecot to check SMTP AUTH (while running, when `delivers`)."""
+        return self.run_dir / "auth-postfix"
 
     @property
     def log_file(self) -> Path:
@@ -273,7 +314,7 @@ class Dovecot:
             capability_line=f"imap_capability = {capabilities}" if capabilities else "",
             namespace=FLAVOURS[self.flavour],
             extra=self.extra,
-        )
+        ) + (DELIVERY.format() if self.delivers else "")
         if introspection_url:
             text = oauth2_flavour(text, self.root, introspection_url)
         config.write_text(text)

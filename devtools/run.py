@@ -20,6 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 ENV_FILE = BASE_DIR / ".env"
 DEMO_DIR = BASE_DIR / "var" / "demo-mail"
 DEMO_EMAIL = "demo@clientmanager.test"
+# A second staff user with a mailbox, so mail sent in the demo can be seen arriving.
+COLLEAGUE_EMAIL = "colleague@clientmanager.test"
 DEMO_MAIL_PORT = 9993
 SIGN_INS = BASE_DIR / "var" / "demo-sign-ins.txt"
 
@@ -72,6 +74,9 @@ def start_demo_mail():
             "users. Set WEBMAIL_IMAP_HOST in .env to use another mail server."
         )
         return None, None
+    # Postfix takes the demo's submissions; installed now, so Dovecot can deliver for it.
+    installer = BASE_DIR / "devtools" / "system-packages"
+    subprocess.run(["sh", str(installer), "postfix", "dovecot-lmtpd"], check=False)
     port = DEMO_MAIL_PORT if _port_free(DEMO_MAIL_PORT) else None
     server = dovecot.Dovecot(DEMO_DIR, port=port)
     password_file = DEMO_DIR / "demo-mailbox-password"
@@ -91,10 +96,37 @@ def start_demo_mail():
             password_file.write_text(password)
             password_file.chmod(0o600)
             print(f"Made the demo mailbox {DEMO_EMAIL} with {count} messages.")
+        colleague_file = DEMO_DIR / "colleague-mailbox-password"
+        if not colleague_file.exists():
+            colleague = secrets.token_urlsafe(16)
+            server.add_user(COLLEAGUE_EMAIL, colleague)
+            colleague_file.write_text(colleague)
+            colleague_file.chmod(0o600)
         return server, password_file.read_text()
     except BaseException:
         server.stop()
         raise
+
+
+def colleague_password() -> str | None:
+    """The demo colleague's mailbox password, once the mailbox exists."""
+    path = DEMO_DIR / "colleague-mailbox-password"
+    return path.read_text() if path.exists() else None
+
+
+def start_demo_submission(mail_server):
+    """Start Postfix for the demo: submissions on loopback, delivered into the demo mailboxes."""
+    from devtools import postfix
+
+    if not mail_server.delivers:
+        print("No sending in the demo: install postfix and dovecot-lmtpd to send mail.")
+        return None
+    try:
+        server = postfix.Postfix(DEMO_DIR / "postfix", mail_server, domains=("clientmanager.test",))
+        return server.start()
+    except (postfix.PostfixMissing, RuntimeError, OSError) as exc:
+        print(f"No sending in the demo: Postfix did not start:\n{exc}")
+        return None
 
 
 def _port_free(port: int) -> bool:
@@ -136,10 +168,29 @@ def create_demo_users(mail_password: str | None) -> list[str] | None:
     User.objects.create_superuser(
         "admin", email="admin@clientmanager.test", password=admin_password
     )
-    return [
+    lines = [
         f"  Staff: user demo   password {staff_password}   (Webmail opens automatically)",
         f"  Admin: user admin  password {admin_password}   (/admin/)",
     ]
+    if mail_password and colleague_password():
+        colleague_sign_in = secrets.token_urlsafe(9)
+        colleague = User.objects.create_user(
+            "colleague",
+            email=COLLEAGUE_EMAIL,
+            password=colleague_sign_in,
+            first_name="Colin",
+            last_name="Colleague",
+        )
+        profile = Profile.objects.create(user=colleague)
+        profile.set_email_password(colleague_password())
+        profile.webmail_access = Profile.WebmailAccess.AUTOMATIC
+        profile.save()
+        lines.insert(
+            1,
+            f"  Staff: user colleague  password {colleague_sign_in}   "
+            f"(write to {COLLEAGUE_EMAIL} as demo)",
+        )
+    return lines
 
 
 def stop_group(process: subprocess.Popen) -> None:
@@ -171,12 +222,21 @@ def main() -> None:
         "WEBMAIL_IMAP_HOST"
     )
     mail_server, mail_password = (None, None) if configured_host else start_demo_mail()
+    submission = None
     if mail_server is not None:
         os.environ.update(
             WEBMAIL_IMAP_HOST=mail_server.host,
             WEBMAIL_IMAP_PORT=str(mail_server.port),
             WEBMAIL_IMAP_SECURITY="ssl",
             WEBMAIL_IMAP_CA_FILE=str(mail_server.ca_file),
+        )
+        submission = start_demo_submission(mail_server)
+    if submission is not None:
+        os.environ.update(
+            WEBMAIL_SMTP_HOST=submission.host,
+            WEBMAIL_SMTP_PORT=str(submission.port),
+            WEBMAIL_SMTP_SECURITY="starttls",
+            WEBMAIL_SMTP_CA_FILE=str(submission.ca_file),
         )
     # A stop request (Ctrl-C or kill) ends the server below and then the mail server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -195,6 +255,9 @@ def main() -> None:
         if mail_server is not None:
             print(f"Demo mail server: Dovecot, IMAPS on 127.0.0.1:{mail_server.port}")
             print(f"  mailbox {DEMO_EMAIL}; data, logs and certificate in {DEMO_DIR}")
+        if submission is not None:
+            print(f"Demo sending: Postfix, submission with STARTTLS on 127.0.0.1:{submission.port}")
+            print(f"  delivers to {DEMO_EMAIL} and {COLLEAGUE_EMAIL} only")
         elif configured_host:
             print(f"Mail server: {configured_host} (WEBMAIL_IMAP_HOST)")
         if sign_ins:
@@ -218,6 +281,8 @@ def main() -> None:
     finally:
         if server is not None:
             stop_group(server)
+        if submission is not None:
+            submission.stop()
         if mail_server is not None:
             mail_server.stop()
         print("\nStopped Client Manager" + (" and the demo mail server." if mail_server else "."))

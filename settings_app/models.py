@@ -167,9 +167,11 @@ def profile_for(user) -> Profile:
 
 
 class AuditEvent(models.Model):
-    """Who set, cleared or re-encrypted whose email password, or changed whose Webmail access.
+    """Who set, cleared or re-encrypted whose email password, changed whose Webmail access, or
+    sent mail from Webmail (with how many recipients).
 
-    Never holds the password. Names are copied so the record outlives deleted users.
+    Never holds the password, nor a message's content. Names are copied so the record outlives
+    deleted users.
     """
 
     class Action(models.TextChoices):
@@ -183,11 +185,13 @@ class AuditEvent(models.Model):
         MICROSOFT_DISCONNECTED = "ms_disconnected", "Microsoft account disconnected"
         MICROSOFT_FAILED = "ms_refresh_failed", "Microsoft connection stopped working"
         MICROSOFT_ROTATED = "ms_rotated", "Microsoft tokens re-encrypted"
+        MAIL_SENT = "mail_sent", "Mail sent from Webmail"
 
     class Source(models.TextChoices):
         SETTINGS = "settings", "Settings page"
         ADMIN = "admin", "Django admin"
         COMMAND = "command", "Management command"
+        WEBMAIL = "webmail", "Webmail"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -303,3 +303,34 @@ def microsoft_user(db, django_user_model, oauth_dovecot, microsoft_settings):
     profile.webmail_access = Profile.WebmailAccess.AUTOMATIC
     profile.save()
     return user
+
+
+# Sending mail -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot, tmp_path_factory):
+    """A real Postfix taking submissions for the test Dovecot's users (`make test` installs it)."""
+    from devtools import postfix as postfix_server
+
+    try:
+        postfix_server.ensure_installed()
+    except postfix_server.PostfixMissing as exc:
+        pytest.fail(f"{exc} (make test installs it)")
+    server = postfix_server.Postfix(
+        tmp_path_factory.mktemp("postfix"), dovecot, domains=("practice.example",)
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture
+def smtp_settings(settings, imap_settings, postfix):
+    """Point sending at the test Postfix; call after the test's mailboxes exist."""
+    settings.WEBMAIL_SMTP_HOST = postfix.host
+    settings.WEBMAIL_SMTP_PORT = postfix.port
+    settings.WEBMAIL_SMTP_SECURITY = "starttls"
+    settings.WEBMAIL_SMTP_CA_FILE = str(postfix.ca_file)
+    settings.WEBMAIL_SMTP_TIMEOUT = 5
+    settings.WEBMAIL_SENT_COPY = "auto"
+    return settings

@@ -38,6 +38,7 @@ def test_the_benchmark_runs_and_reports_every_figure(tmp_path, db):
     for case in [
         "bare script 1k", "webmail cold 1k", "webmail warm 1k", "bare script 100k",
         "webmail cold 100k", "webmail warm 100k", "message (warm)", "settings", "trivial view",
+        "bare smtplib 1 MB", "webmail send 1 MB",
     ]:  # fmt: skip
         assert results["timings"][case]["runs"] == 3
         assert results["timings"][case]["median_ms"] > 0
@@ -48,3 +49,4 @@ def test_the_benchmark_runs_and_reports_every_figure(tmp_path, db):
     assert results["imap_commands"]["warm1k"] <= 3
     assert results["imap_commands"]["cold1k"] <= 4  # LOGIN, SELECT, FETCH, LIST-STATUS
     assert set(results["targets"]) >= {"cold open / bare script", "concurrent errors"}
+    assert results["ratios"]["send 1 MB / bare smtplib"] > 0

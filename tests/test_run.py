@@ -160,3 +160,29 @@ def test_a_configured_mail_server_starts_no_demo_server(fresh_copy):
     assert "Demo mail server" not in output
     assert not (fresh_copy / "var" / "demo-mail").exists()
     assert processes_running_from(fresh_copy) == []
+
+
+def test_the_demo_sends_mail_to_the_second_staff_user(fresh_copy):
+    run = Run(fresh_copy)
+    try:
+        demo_password = re.search(r"Staff: user demo\s+password (\S+)", run.output).group(1)
+        colleague = re.search(r"Staff: user colleague\s+password (\S+)", run.output).group(1)
+        assert "Demo sending: Postfix, submission with STARTTLS" in run.output, run.output
+        demo = sign_in(run.url, "demo", demo_password)
+        page = demo.open(f"{run.url}/webmail/compose/").read().decode()
+        fields = {
+            name: re.search(rf'name="{name}" value="([^"]+)"', page).group(1)
+            for name in ("csrfmiddlewaretoken", "token")
+        }
+        data = urllib.parse.urlencode(
+            {**fields, "to": "colleague@clientmanager.test", "subject": "Hello from the demo",
+             "body": "Welcome.", "action": "send"}
+        ).encode()  # fmt: skip
+        sent = demo.open(urllib.request.Request(f"{run.url}/webmail/compose/", data=data))
+        assert "Sent to 1 recipient." in sent.read().decode()
+        time.sleep(2)  # delivery through Postfix's queue
+        inbox = sign_in(run.url, "colleague", colleague).open(f"{run.url}/webmail/").read()
+    finally:
+        output = run.stop()
+    assert "Hello from the demo" in inbox.decode()
+    assert "Stopped Client Manager and the demo mail server." in output

@@ -102,3 +102,100 @@ class ActionForm(forms.Form):
         if len(uids) > imap.PAGE_SIZE:
             self.add_error("uid", f"Choose at most {imap.PAGE_SIZE} messages at a time.")
         return cleaned_data
+
+
+# Writing mail ---------------------------------------------------------------------------------
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    """Several uploaded files from one input (none is fine)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("widget", MultipleFileInput())
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, (list, tuple)) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
+
+
+class PartsField(forms.Field):
+    """Part numbers of attachments kept on the mail server (of a draft or a forward)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        values = value if isinstance(value, (list, tuple)) else [value] if value else []
+        try:
+            return [imap.check_part(str(item)) for item in values]
+        except imap.UnsafeInput:
+            raise forms.ValidationError("That is not an attachment.") from None
+
+
+class ComposeForm(forms.Form):
+    """A message to send or keep as a draft; header fields refuse control characters."""
+
+    to = forms.CharField(
+        label="To",
+        required=False,
+        max_length=10_000,
+        validators=[no_control_characters],
+        help_text="Separate addresses with commas.",
+    )
+    cc = forms.CharField(
+        label="Cc", required=False, max_length=10_000, validators=[no_control_characters]
+    )
+    bcc = forms.CharField(
+        label="Bcc",
+        required=False,
+        max_length=10_000,
+        validators=[no_control_characters],
+        help_text="Bcc recipients get the message without the others seeing them.",
+    )
+    subject = forms.CharField(required=False, max_length=900, validators=[no_control_characters])
+    body = forms.CharField(
+        label="Message",
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 18}),
+    )
+    attachments = MultipleFileField(label="Attach files")
+    action = forms.ChoiceField(choices=[("send", "Send"), ("draft", "Save draft")])
+    token = forms.RegexField(regex=r"^[A-Za-z0-9_-]{16,64}$", widget=forms.HiddenInput)
+    draft_uid = forms.IntegerField(
+        required=False, min_value=1, max_value=2**32 - 1, widget=forms.HiddenInput
+    )
+    keep = PartsField(required=False)
+    # A reply or forward: the original, flagged once sent, and the threading headers.
+    origin_folder = FolderField(required=False, widget=forms.HiddenInput)
+    origin_uid = forms.IntegerField(
+        required=False, min_value=1, max_value=2**32 - 1, widget=forms.HiddenInput
+    )
+    origin_kind = forms.ChoiceField(
+        required=False,
+        choices=[("", ""), ("reply", "reply"), ("forward", "forward")],
+        widget=forms.HiddenInput,
+    )
+    in_reply_to = forms.CharField(
+        required=False,
+        max_length=1000,
+        validators=[no_control_characters],
+        widget=forms.HiddenInput,
+    )
+    references = forms.CharField(
+        required=False,
+        max_length=10_000,
+        validators=[no_control_characters],
+        widget=forms.HiddenInput,
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("origin_kind") and not (data.get("origin_folder") and data.get("origin_uid")):
+            raise forms.ValidationError("The message being answered is missing.")
+        return data

@@ -1058,6 +1058,43 @@ class Mailbox:
                 "so Webmail leaves them where they are."
             )
 
+    # Writing mail (webmail.sending): drafts, copies in Sent, answered and forwarded flags
+
+    def special_folder(self, special: str) -> str | None:
+        """The folder for `special` (\\Sent, \\Drafts): by the server's flag, else by name."""
+        folders = [_folder(*listed) for listed in self._client.list_folders()]
+        return next((f.name for f in folders if f.special == special and f.selectable), None)
+
+    def append(self, folder: str, raw: bytes, flags: list[str]) -> int | None:
+        """Store a message in `folder`; return its UID when the server says (UIDPLUS)."""
+        check_folder(folder)
+        answer = self._client.append(folder, raw, flags=[flag.encode() for flag in flags])
+        match = re.search(rb"\[APPENDUID \d+ (\d+)\]", answer or b"")
+        return int(match.group(1)) if match else None
+
+    def raw_message(self, folder: str, uid: int, *, limit: int) -> bytes:
+        """A whole message as stored; NotFound if it is gone, MailError if over `limit` bytes."""
+        self.select(folder)
+        size = self._fetch_one(uid, ["RFC822.SIZE"]).get(b"RFC822.SIZE", 0)
+        if size > limit:
+            raise MailError(f"This message is larger than {limit // 1024 // 1024} MB.")
+        return self._fetch_one(uid, ["BODY.PEEK[]"]).get(b"BODY[]") or b""
+
+    def header_bytes(self, folder: str, uid: int) -> bytes:
+        """A message's header section as stored."""
+        self.select(folder)
+        return self._fetch_one(uid, ["BODY.PEEK[HEADER]"]).get(b"BODY[HEADER]") or b""
+
+    def add_flags(self, folder: str, uids: list[int], flags: list[str]) -> None:
+        """Set flags such as \\Answered or $Forwarded."""
+        self.select(folder)
+        self._client.add_flags(uids, [flag.encode() for flag in flags], silent=True)
+
+    def remove(self, folder: str, uids: list[int]) -> None:
+        """Delete messages for good (a sent draft, say), leaving others alone."""
+        self.select(folder)
+        self._expunge(uids)
+
 
 def _arrange(message: Message, data: dict) -> None:
     """Sort a FETCHed BODYSTRUCTURE into the message's bodies and attachments, or mark it

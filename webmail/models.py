@@ -111,3 +111,36 @@ class ConnectionSlot(models.Model):
 
     def __str__(self):
         return f"Connection {self.number} to {self.mailbox}"
+
+
+class Submission(models.Model):
+    """One message sent from Webmail (or being sent), never its content.
+
+    The form's token makes a double click or a resubmitted form send once; the recipient
+    counts bound what one user sends per hour; rows still sending bound the sends at once
+    per mailbox, whatever the process.
+    """
+
+    class State(models.TextChoices):
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64)
+    mailbox = models.CharField(max_length=320)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.SENDING)
+    recipients = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token"], name="one_submission_per_token")
+        ]
+        indexes = [
+            models.Index(fields=["user", "started_at"]),
+            models.Index(fields=["mailbox", "state"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_state_display()}: {self.recipients} recipients from {self.mailbox}"

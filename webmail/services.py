@@ -99,6 +99,12 @@ def _credentials(request, profile: Profile) -> Credentials:
     raise SignInNeeded("Enter your email password to open Webmail.")
 
 
+@sensitive_variables("credentials")
+def sending_credentials(request) -> Credentials:
+    """The credentials this visit sends mail with: the same ones Webmail signs in with."""
+    return _credentials(request, profile_for(request.user))
+
+
 @dataclass
 class Lease:
     """A signed-in mailbox lent to one request; release() hands it back to the pool."""

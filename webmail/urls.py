@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from webmail import views
+from webmail import compose_views, views
 
 
 class UidConverter:
@@ -34,4 +34,14 @@ urlpatterns = [
     # New mail without a reload, and stepping through messages (issue 13)
     path("news/", views.news, name="news"),
     path("message/<uid:uid>/step/", views.step, name="step"),
+    # Writing mail
+    path("compose/", compose_views.compose, name="compose"),
+    path("message/<uid:uid>/reply/", compose_views.answer, {"kind": "reply"}, name="reply"),
+    path(
+        "message/<uid:uid>/reply-all/",
+        compose_views.answer,
+        {"kind": "reply-all"},
+        name="reply_all",
+    ),
+    path("message/<uid:uid>/forward/", compose_views.answer, {"kind": "forward"}, name="forward"),
 ]

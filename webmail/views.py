@@ -301,6 +301,9 @@ def message(request, uid):
         "source_url": _message_url(folder, uid, "webmail:source"),
         "back_url": folder_url(folder),
         "here": request.get_full_path(),
+        # Writing mail: reply and forward links, or "continue writing" for a draft.
+        "folder_query": urlencode({"folder": folder}),
+        "is_draft": any(f.name == folder and f.special == "\\Drafts" for f in folders),
     }
     return render(request, "webmail/message.html", context)
 

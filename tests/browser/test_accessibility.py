@@ -26,6 +26,8 @@ def a11y_page(browser, live_server):
         "/webmail/",
         "/webmail/message/58/?folder=INBOX",
         "/webmail/message/60/?folder=INBOX",
+        "/webmail/compose/",
+        "/webmail/message/59/forward/?folder=INBOX",
     ],
 )
 def test_no_serious_accessibility_problems(a11y_page, automatic_user, path):

@@ -31,6 +31,11 @@ SIGNED_IN_PAGES = {
     "settings_app:microsoft_callback": "/settings/microsoft/callback/",
     "webmail:news": "/webmail/news/",
     "webmail:step": "/webmail/message/1/step/",
+    # Writing mail (the compose form also takes its POST, with a CSRF token)
+    "webmail:compose": "/webmail/compose/",
+    "webmail:reply": "/webmail/message/1/reply/",
+    "webmail:reply_all": "/webmail/message/1/reply-all/",
+    "webmail:forward": "/webmail/message/1/forward/",
 }
 POST_ONLY = {
     "logout": "/accounts/logout/",
