@@ -324,6 +324,23 @@ def postfix(dovecot, tmp_path_factory):
         yield server
 
 
+@pytest.fixture(scope="session")
+def oauth_postfix(oauth_dovecot, tmp_path_factory):
+    """A real Postfix whose SMTP AUTH goes through the OAuth Dovecot: XOAUTH2 with the stand-in's
+    tokens, every password refused (like Exchange Online with basic sign-in off)."""
+    from devtools import postfix as postfix_server
+
+    try:
+        postfix_server.ensure_installed()
+    except postfix_server.PostfixMissing as exc:
+        pytest.fail(f"{exc} (make test installs it)")
+    server = postfix_server.Postfix(
+        tmp_path_factory.mktemp("postfix-oauth"), oauth_dovecot, domains=("practice.example",)
+    )
+    with server:
+        yield server
+
+
 @pytest.fixture
 def smtp_settings(settings, imap_settings, postfix):
     """Point sending at the test Postfix; call after the test's mailboxes exist."""

@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from webmail import imap, sending
+from webmail import imap, sending, services
 from webmail.forms import ComposeForm, MessageQueryForm
 from webmail.outgoing import Attachment, Draft, InvalidMessage
 from webmail.templatetags.webmail import folder_url
@@ -168,14 +168,15 @@ def _not_sent(request, form, result):
     """The form again, with everything the user wrote and why it was not sent."""
     error = result.error
     data = form.data.copy()
-    attachments = []
+    attachments = result.attachments or []
     if result.draft_uid:
         data["draft_uid"] = str(result.draft_uid)
         data.setlist("keep", [])
-        try:
-            attachments = sending.draft_attachments(request, result.draft_uid)
-        except imap.MailError:
-            attachments = []
+        if result.attachments is None:
+            try:
+                attachments = sending.draft_attachments(request, result.draft_uid)
+            except (imap.MailError, *services.SIGN_IN_FAILURES):
+                attachments = []
     form = ComposeForm(data)
     form.is_valid()
     title = getattr(error, "title", "The message was not sent")

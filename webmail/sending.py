@@ -71,6 +71,8 @@ class Result:
     error: Exception | None = None  # why it was not sent
     refused: dict[str, str] = field(default_factory=dict)  # recipients who did not get it
     warnings: list[str] = field(default_factory=list)  # what went wrong after sending
+    # The kept draft's attachments, listed right after keeping it (None: not listed).
+    attachments: list[mime.Part] | None = None
 
 
 def sender_address(user) -> Address:
@@ -243,7 +245,7 @@ def _sent_copy_wanted() -> bool:
     return choice == "append"
 
 
-@sensitive_variables("credentials", "login")
+@sensitive_variables("login")
 def message_send(
     request,
     *,
@@ -275,8 +277,7 @@ def message_send(
             carried_now = carried_attachments(mail, carried)
         draft.attachments = [*carried_now, *uploaded]
         raw = _built(draft, user, is_draft=False)
-        credentials = services.sending_credentials(request)
-        login = smtp.Login(username=credentials.username, password=credentials.password)
+        login = services.sending_login(request)
         refused = smtp.submit(
             smtp.SmtpServer.from_settings(),
             login,
@@ -284,7 +285,7 @@ def message_send(
             recipients=envelope,
             raw=raw,
         )
-    except (smtp.SendError, imap.MailError, services.SignInNeeded, InvalidMessage) as exc:
+    except (smtp.SendError, imap.MailError, InvalidMessage, *services.SIGN_IN_FAILURES) as exc:
         # For operators: the kind of failure and the server's own words, never the content.
         logger.warning(
             "Sending failed for user %s: %s (%s)",
@@ -294,7 +295,12 @@ def message_send(
         )
         _finish(submission, Submission.State.FAILED)
         draft.attachments = uploaded
-        return _kept(request, draft, carried, draft_uid, exc)
+        result = _kept(request, draft, carried, draft_uid, exc)
+        if isinstance(exc, smtp.TokenRefused):
+            # Only now, with the draft kept while the mailbox is still open: from here on the
+            # next sign-in, to either server, gets a fresh access token first.
+            services.sending_token_refused(request)
+        return result
     except BaseException:
         _finish(submission, Submission.State.FAILED)
         raise
@@ -327,7 +333,7 @@ def _after_sending(request, raw: bytes, draft_uid: int | None, origin: Origin | 
                 mail.remove(_drafts_folder(mail), [draft_uid])
             if origin is not None:
                 mail.add_flags(origin.folder, [origin.uid], [origin.flag])
-    except (imap.MailError, services.SignInNeeded) as exc:
+    except (imap.MailError, *services.SIGN_IN_FAILURES) as exc:
         warnings.append(f"The message was sent, but tidying up afterwards failed: {exc}")
     return warnings
 
@@ -336,9 +342,13 @@ def _kept(request, draft: Draft, carried, draft_uid, error: Exception) -> Result
     """Keep the unsent message as a draft; the result says why it was not sent."""
     try:
         uid = draft_save(request, draft=draft, carried=carried, draft_uid=draft_uid)
-    except (imap.MailError, services.SignInNeeded, InvalidMessage):
+    except (imap.MailError, InvalidMessage, *services.SIGN_IN_FAILURES):
         return Result(sent=False, error=error, draft_uid=draft_uid)
-    return Result(sent=False, error=error, draft_uid=uid)
+    try:
+        attachments = draft_attachments(request, uid) if uid else None
+    except (imap.MailError, *services.SIGN_IN_FAILURES):
+        attachments = None
+    return Result(sent=False, error=error, draft_uid=uid, attachments=attachments)
 
 
 # Replies and forwards -------------------------------------------------------------------------

@@ -12,9 +12,10 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from settings_app import connection, crypto
+from settings_app import connection, crypto, microsoft
 from settings_app.models import Profile, profile_for
 from settings_app.services import RotationResult
+from webmail import smtp
 from webmail.imap import Mailbox, PasswordRejected, Server, TokenRejected, TooManyConnections
 from webmail.models import SignInFailure, SignInLimited
 from webmail.pool import budget_name, pool, pool_key
@@ -37,6 +38,11 @@ class NoEmailAddress(SignInNeeded):
 
 class PasswordCannotBeKept(Exception):
     """Encryption is not set up, so a manually entered password cannot be kept for the session."""
+
+
+# Why a visit cannot sign in to the mail server, for IMAP or SMTP alike: no usable password,
+# a Microsoft 365 connection to make or renew, or Microsoft's sign-in service down or slow.
+SIGN_IN_FAILURES = (SignInNeeded, connection.MicrosoftSignInNeeded, microsoft.MicrosoftError)
 
 
 class Throttled(Exception):
@@ -99,10 +105,26 @@ def _credentials(request, profile: Profile) -> Credentials:
     raise SignInNeeded("Enter your email password to open Webmail.")
 
 
-@sensitive_variables("credentials")
-def sending_credentials(request) -> Credentials:
-    """The credentials this visit sends mail with: the same ones Webmail signs in with."""
-    return _credentials(request, profile_for(request.user))
+@sensitive_variables("credentials", "token")
+def sending_login(request) -> smtp.Login:
+    """Who sends this visit's mail: the account Webmail's IMAP signs in with, the same way.
+
+    With Microsoft 365 sign-in, the access token (XOAUTH2); else this session's or the saved
+    password. Raises one of SIGN_IN_FAILURES.
+    """
+    profile = profile_for(request.user)
+    if not profile.signs_in_with_microsoft:
+        credentials = _credentials(request, profile)
+        return smtp.Login(username=credentials.username, password=credentials.password)
+    if not request.user.email:
+        raise NoEmailAddress
+    token = connection.access_token(request, profile)
+    return smtp.Login(username=request.user.email, access_token=token)
+
+
+def sending_token_refused(request) -> None:
+    """The mail server refused the access token for sending: the next sign-in refreshes it."""
+    connection.access_token_forget(request, profile_for(request.user))
 
 
 @dataclass

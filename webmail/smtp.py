@@ -44,6 +44,18 @@ class SignInRefused(SendError):
     title = "The mail server did not accept your sign-in for sending"
 
 
+class TokenRefused(SignInRefused):
+    """The Microsoft access token was refused: the next sign-in must get a fresh one."""
+
+    title = "Your Microsoft 365 sign-in was not accepted for sending"
+
+
+class SubmissionDisabled(SendError):
+    """Microsoft's 5.7.139 to a token: SMTP AUTH is off for the mailbox or the tenant."""
+
+    title = "Your organisation does not allow sending from Webmail"
+
+
 class TooManySends(SendError):
     """4.3.2 and similar: the mailbox is sending too much at once; trying later works."""
 
@@ -195,7 +207,7 @@ def _sign_in(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
         if code == 334:  # the server's error details come as a challenge; finish the exchange
             code, reply = client.docmd("")
         if code != 235:
-            raise smtplib.SMTPAuthenticationError(code, reply)
+            raise _token_refusal(code, reply, server)
         return
     client.login(login.username, login.password)
 
@@ -264,6 +276,31 @@ def _refusal(code: int, reply, server: SmtpServer) -> SendError:
             reply=said,
         )
     return Refused(f"{server.host} refused the message: {_short(text)}", reply=said)
+
+
+def _token_refusal(code: int, reply, server: SmtpServer) -> SendError:
+    """Turn a refused XOAUTH2 sign-in into what it means: never "wrong password"."""
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    said = f"{code} {text}".strip()
+    if enhanced_code(text) == "5.7.139":
+        return SubmissionDisabled(
+            "Your organisation has turned off sending from mail programs (SMTP AUTH) for your "
+            "mailbox, so Webmail cannot send for you even with your Microsoft 365 account. "
+            "Please ask your IT administrator to allow authenticated SMTP for your mailbox.",
+            reply=said,
+        )
+    if 400 <= code < 500:
+        return Refused(
+            f"{server.host} could not check your Microsoft 365 sign-in just now. Try again in "
+            "a few minutes.",
+            reply=said,
+        )
+    return TokenRefused(
+        f"{server.host} did not accept your Microsoft 365 sign-in for sending. Send again: "
+        "Webmail gets a fresh sign-in from Microsoft first. If it is refused again, connect "
+        "your Microsoft 365 account again in Settings.",
+        reply=said,
+    )
 
 
 def _short(text: str) -> str:
