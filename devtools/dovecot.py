@@ -384,6 +384,11 @@ class Dovecot:
         self._write_password(email, password)
         return maildir
 
+    def add_alias(self, email: str, password: str, *, of: str) -> None:
+        """Let `email` sign in with `password` to the same Maildir as `of` (a second login)."""
+        self.maildir(email).symlink_to(self.maildir(of), target_is_directory=True)
+        self._write_password(email, password)
+
     def set_password(self, email: str, password: str) -> None:
         """Change a user's password; Dovecot notices within a second, so this waits for it."""
         self._write_password(email, password)

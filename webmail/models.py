@@ -1,9 +1,26 @@
+from contextlib import contextmanager
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+
+@contextmanager
+def unsynced():
+    """A transaction PostgreSQL commits without waiting for the disk.
+
+    For bookkeeping rows (connection slots, sign-in attempts) that expire by themselves:
+    other processes see the commit at once either way, and losing the last moments of them in
+    a database crash costs nothing. This saves a disk flush (about 10 ms here) on each write
+    made while a user waits to open Webmail.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit = off")
+        yield
 
 
 def mailbox_name(address: str) -> str:
@@ -45,8 +62,9 @@ class SignInFailure(models.Model):
         """
         mailbox = mailbox_name(mailbox)
         now = timezone.now()
-        cls.objects.filter(mailbox=mailbox, failed_at__lt=now - cls.window()).delete()
-        attempt = cls.objects.create(mailbox=mailbox, user=user, failed_at=now)
+        with unsynced():  # committed on its own, so attempts made at once see each other
+            cls.objects.filter(mailbox=mailbox, failed_at__lt=now - cls.window()).delete()
+            attempt = cls.objects.create(mailbox=mailbox, user=user, failed_at=now)
         retry_after = cls.retry_after(mailbox, user)
         if retry_after is not None:
             attempt.delete()  # refused before it was tried: it does not count
@@ -77,7 +95,8 @@ class SignInFailure(models.Model):
     @classmethod
     def forget(cls, mailbox: str, user) -> None:
         """Clear `user`'s attempts on `mailbox` after the right password got in."""
-        cls.objects.filter(Q(user=user) | Q(user=None), mailbox=mailbox_name(mailbox)).delete()
+        with unsynced():
+            cls.objects.filter(Q(user=user) | Q(user=None), mailbox=mailbox_name(mailbox)).delete()
 
 
 class SignInLimited(Exception):
