@@ -1,5 +1,6 @@
 """What error reports e-mailed to ADMINS may show of a request."""
 
+import logging
 import re
 
 from django.views.debug import SafeExceptionReporterFilter
@@ -26,3 +27,22 @@ class ReportFilter(SafeExceptionReporterFilter):
             key: self.cleansed_substitute if _CREDENTIAL.search(key) else value
             for key, value in super().get_safe_request_meta(request).items()
         }
+
+
+class NoMailServerFaults(logging.Filter):
+    """Keep Webmail's answers about the mail server (502-504, no traceback) out of e-mail.
+
+    They explain a mail server that is down, slow or refusing, which is the mail server's
+    operator's news and can come with every page view while it lasts; the request log still
+    has each one. Faults in the app itself still reach ADMINS with their tracebacks.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        match = getattr(request, "resolver_match", None)
+        return not (
+            getattr(record, "status_code", None) in (502, 503, 504)
+            and record.exc_info is None
+            and match is not None
+            and match.app_name == "webmail"
+        )

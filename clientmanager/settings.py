@@ -257,7 +257,10 @@ MAILERS = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "clientmanager.middleware.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "clientmanager.middleware.RequestIdFilter"},
+        "no_mail_server_faults": {"()": "clientmanager.reporting.NoMailServerFaults"},
+    },
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
     },
@@ -270,7 +273,7 @@ LOGGING = {
         },
         "mail_admins": {
             "class": "django.utils.log.AdminEmailHandler",
-            "filters": ["request_id"],
+            "filters": ["request_id", "no_mail_server_faults"],
             "level": "ERROR",
         },
     },

@@ -12,7 +12,8 @@ from django.test import Client, RequestFactory
 from django.views.debug import ExceptionReporter
 
 from settings_app import services as settings_services
-from tests.conftest import APP_PASSWORD
+from settings_app.models import Profile
+from tests.conftest import APP_PASSWORD, save_password
 from tests.production.conftest import Browser, imap_env, session_cookie
 from tests.settings_app.test_edit import form_data
 from webmail import imap
@@ -73,6 +74,20 @@ def test_an_emailed_error_report_hides_the_session_and_csrf_secrets(
     assert "sessionid" in report and "csrftoken" in report  # the cookies are named
     assert session_id not in report
     assert csrf_secret not in report
+
+
+def test_a_mail_server_outage_is_logged_but_not_emailed_to_admins(user, mailbox, settings, caplog):
+    settings.ADMINS = ["ops@example.test"]
+    settings.WEBMAIL_IMAP_PORT = 1  # nothing listens: the mail server is down
+    save_password(user, access=Profile.WebmailAccess.AUTOMATIC)
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+
+    response = client.get("/webmail/")
+
+    assert response.status_code == 503
+    assert mail.outbox == []  # every page view during an outage would otherwise mail ADMINS
+    assert any("/webmail/ 503" in line for line in caplog.messages)
 
 
 def technical_report(request) -> str:
