@@ -7,7 +7,6 @@ from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto
 
-
 # A signature goes into the body of every message: line breaks and tabs only, no other
 # control characters (forms turn the browser's CR LF into LF first).
 signature_text = RegexValidator(
