@@ -8,7 +8,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from settings_app import connection
-from settings_app.forms import EmailPasswordField, password_choice_errors
+from settings_app.forms import EmailPasswordField, SignatureField, password_choice_errors
 from settings_app.models import AuditEvent, Profile
 from settings_app.services import EMAIL_TAKEN, audit_profile_change, email_taken
 
@@ -35,10 +35,11 @@ class ProfileAdminForm(forms.ModelForm):
         label="New email password", help_text="Leave blank to keep the saved password."
     )
     clear_email_password = forms.BooleanField(required=False, label="Remove saved password")
+    signature = SignatureField(help_text="Plain text put under the messages this user writes.")
 
     class Meta:
         model = Profile
-        fields = ["phone", "webmail_access", "email_sign_in"]
+        fields = ["phone", "signature", "webmail_access", "email_sign_in"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -87,6 +88,7 @@ class ProfileInline(admin.StackedInline):
     can_delete = False
     fields = [
         "phone",
+        "signature",
         "email_password_state",
         "email_password",
         "clear_email_password",

@@ -5,7 +5,7 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto, microsoft, services
-from settings_app.models import Profile
+from settings_app.models import Profile, signature_text
 
 # Control characters (CR and LF above all) would break the IMAP LOGIN command.
 no_control_characters = RegexValidator(
@@ -26,6 +26,29 @@ class EmailPasswordField(forms.CharField):
             validators=[no_control_characters],
             **kwargs,
         )
+
+
+class SignatureField(forms.CharField):
+    """A plain-text email signature: the browser's CR LF kept as LF, other control characters
+    refused."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Email signature")
+        kwargs.setdefault(
+            "help_text",
+            "Plain text put under new messages, replies and forwards you write in Webmail, "
+            'after a "-- " line. Leave blank for none.',
+        )
+        super().__init__(
+            required=False,
+            max_length=2000,
+            widget=forms.Textarea(attrs={"rows": 4}),
+            validators=[signature_text],
+            **kwargs,
+        )
+
+    def to_python(self, value):
+        return super().to_python(value).replace("\r\n", "\n")
 
 
 def password_choice_errors(cleaned_data: dict, profile: Profile) -> dict[str, str]:
@@ -68,6 +91,7 @@ class SettingsForm(forms.Form):
         validators=[phone_number],
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
+    signature = SignatureField()
     email_password = EmailPasswordField(label="Email password")
     clear_email_password = forms.BooleanField(required=False, label="Remove saved password")
     webmail_access = forms.ChoiceField(
@@ -93,6 +117,7 @@ class SettingsForm(forms.Form):
                 "last_name": user.last_name,
                 "email": user.email,
                 "phone": profile.phone,
+                "signature": profile.signature,
                 "webmail_access": profile.webmail_access,
                 "email_sign_in": profile.email_sign_in,
             },
@@ -139,6 +164,7 @@ class SettingsForm(forms.Form):
                 last_name=data["last_name"],
                 email=data["email"],
                 phone=data["phone"],
+                signature=data["signature"],
                 new_password=data["email_password"],
                 clear_password=data["clear_email_password"],
                 webmail_access=data["webmail_access"],

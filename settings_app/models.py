@@ -1,10 +1,19 @@
 import json
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto
+
+# A signature goes into the body of every message: line breaks and tabs only, no other
+# control characters (forms turn the browser's CR LF into LF first).
+signature_text = RegexValidator(
+    r"[\x00-\x08\x0b-\x1f\x7f]",
+    inverse_match=True,
+    message="The signature cannot contain control characters; only line breaks and tabs.",
+)
 
 
 class Profile(models.Model):
@@ -23,6 +32,13 @@ class Profile(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile"
     )
     phone = models.CharField(max_length=32, blank=True)
+    # Plain text put under new messages, replies and forwards in Webmail (after "-- ").
+    signature = models.TextField(
+        max_length=2000,
+        blank=True,
+        validators=[signature_text],
+        help_text="Plain text added under the messages you write in Webmail.",
+    )
     # A Fernet token (settings_app.crypto), never the password itself.
     email_password_token = models.TextField(blank=True, editable=False)
     webmail_access = models.CharField(

@@ -89,6 +89,7 @@ def settings_update(
     clear_password: bool,
     webmail_access: str,
     email_sign_in: str | None = None,
+    signature: str | None = None,
 ) -> None:
     """Save the Settings form: blank `new_password` keeps the saved one.
 
@@ -117,6 +118,8 @@ def settings_update(
                 )
                 profile.clear_microsoft()
         profile.phone = phone
+        if signature is not None:
+            profile.signature = signature
         if clear_password:
             profile.clear_email_password()
         if new_password:

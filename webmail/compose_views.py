@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from webmail import imap, sending, services
+from settings_app.models import profile_for
+from webmail import imap, outgoing, sending, services
 from webmail.forms import ComposeForm, MessageQueryForm
 from webmail.outgoing import Attachment, Draft, InvalidMessage
 from webmail.templatetags.webmail import folder_url
@@ -62,7 +63,9 @@ def compose(request):
         draft, attachments, _ = sending.draft_open(request, int(draft_uid))
         form = ComposeForm(initial=_initial(draft, draft_uid=int(draft_uid)))
         return _page(request, form, attachments=attachments)
-    return _page(request, ComposeForm(initial={"token": _token()}))
+    # A new message starts with the signature; a resumed draft already has what the user kept.
+    body = outgoing.signed("", profile_for(request.user).signature)
+    return _page(request, ComposeForm(initial={"token": _token(), "body": body}))
 
 
 @require_GET
@@ -71,6 +74,7 @@ def answer(request, uid, kind):
     """The compose form filled in for a reply, a reply to all or a forward."""
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     draft, attachments, _ = sending.answer_prepare(request, folder=folder, uid=uid, kind=kind)
+    draft.body = outgoing.signed(draft.body, profile_for(request.user).signature)
     form = ComposeForm(
         initial=_initial(
             draft, origin_folder=folder, origin_uid=uid, origin_kind=ANSWER_KINDS[kind]

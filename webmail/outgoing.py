@@ -177,6 +177,14 @@ def forward_subject(subject: str) -> str:
     return "Fwd: " + _FORWARD_PREFIX.sub("", subject or "").strip()
 
 
+def signed(body: str, signature: str) -> str:
+    """`body` (empty, or a quoted or forwarded original) with the signature above it, after the
+    standard "-- " line (RFC 3676); no signature leaves it as it is."""
+    if not signature.strip():
+        return body
+    return f"\n\n-- \n{signature}{body}"
+
+
 def quoted(text: str, *, date, sender: str) -> str:
     """The original as plain text under "On <date>, <sender> wrote:", each line quoted."""
     when = f"{date.day} {date:%B %Y at %H:%M}" if date else "an unknown date"
