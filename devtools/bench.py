@@ -40,6 +40,8 @@ TARGETS = {
     "warm open / bare script": 0.5,
     "100k page / 1k page (warm)": 1.2,
     "Settings / trivial view": 2.0,
+    "message 1k / bare fetch 1k": 1.2,
+    "message 100k / bare fetch 100k": 1.2,
 }
 
 
@@ -170,6 +172,42 @@ def bare_open(dovecot: Dovecot, email: str) -> float:
     exists = client.select_folder("INBOX")[b"EXISTS"]
     client.use_uid = False
     client.fetch(list(range(max(1, exists - 49), exists + 1)), ["ENVELOPE", "FLAGS"])
+    client.logout()
+    return time.perf_counter() - started
+
+
+def _shown_part(structure, number: str = "") -> str | None:
+    """The part number of the HTML part of a BODYSTRUCTURE, else of its first text part."""
+    if structure.is_multipart:
+        found = [
+            _shown_part(part, f"{number}.{index}" if number else str(index))
+            for index, part in enumerate(structure[0], start=1)
+        ]
+        html = [part for part in found if part and part.startswith("html:")]
+        text = [part for part in found if part]
+        return (html or text or [None])[0]
+    kind = (structure[0].decode() + "/" + structure[1].decode()).lower()
+    if kind == "text/html":
+        return f"html:{number or '1'}"
+    return f"text:{number or '1'}" if kind == "text/plain" else None
+
+
+def bare_message(dovecot: Dovecot, email: str, uid: int) -> float:
+    """Fetch one message as a bare script would show it, in a new session; return the seconds.
+
+    Its envelope and structure, then the part to show (HTML if it has one): what the message
+    page and its body frame show together.
+    """
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    started = time.perf_counter()
+    client = IMAPClient(dovecot.host, dovecot.port, ssl_context=context, timeout=30)
+    client.login(email, PASSWORD)
+    client.select_folder("INBOX")
+    data = client.fetch([uid], ["ENVELOPE", "BODYSTRUCTURE"])[uid]
+    kind, _, number = _shown_part(data[b"BODYSTRUCTURE"]).partition(":")
+    if kind != "html":
+        raise RuntimeError(f"message {uid} of {email} has no HTML part")
+    client.fetch([uid], [f"BODY.PEEK[{number}]"])
     client.logout()
     return time.perf_counter() - started
 
@@ -306,7 +344,7 @@ def run(args) -> dict:
             results["server_ms"] = {}
             for label in (
                 "cold1k", "warm1k", "cold100k", "warm100k", "message", "settings", "trivial",
-                "signedin", "send",
+                "signedin", "send", "msgpage1k", "msgbody1k", "msgpage100k", "msgbody100k",
             ):  # fmt: skip
                 commands, server_ms = from_log(log, label)
                 results["imap_commands"][label] = commands
@@ -334,6 +372,10 @@ def run(args) -> dict:
         "Settings / trivial signed-in view": ratio("settings", "trivial signed-in view"),
         # Form, upload to the app, SMTP, and the copy in Sent (IMAP APPEND) against SMTP alone:
         "send 1 MB / bare smtplib": ratio("webmail send 1 MB", "bare smtplib 1 MB"),
+        # A message page and its body frame, on the warm connection, against a new session
+        # that fetches the same message's envelope, structure and HTML part:
+        "message 1k / bare fetch 1k": ratio("message page + body 1k", "bare fetch 1k"),
+        "message 100k / bare fetch 100k": ratio("message page + body 100k", "bare fetch 100k"),
     }
     results["targets"] = {
         name: {
@@ -382,6 +424,23 @@ def measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, result
         status, body, seconds = warm["1k"].get(f"/webmail/message/{uid}/", f"message-{n:03d}")
         check(status, body, "message")
         record("message (warm)", seconds)
+        for label in ("1k", "100k"):
+            # An HTML message (every tenth of the bulk mailbox), a different one each round.
+            html_uid = sizes[label] - 96 - 10 * n
+            email = mailboxes[f"user{label}"]
+            record(f"bare fetch {label}", bare_message(dovecot, email, html_uid))
+            query = "?folder=INBOX"
+            status, body, page_seconds = warm[label].get(
+                f"/webmail/message/{html_uid}/{query}", f"msgpage{label}-{n:03d}"
+            )
+            check(status, body, "message page")
+            status, body, body_seconds = warm[label].get(
+                f"/webmail/message/{html_uid}/body/{query}", f"msgbody{label}-{n:03d}"
+            )
+            check(status, body, "message body")
+            if f"<b>{html_uid - 1}</b>".encode() not in body:
+                raise RuntimeError(f"the body frame of {html_uid} showed {body[:300]!r}")
+            record(f"message page + body {label}", page_seconds + body_seconds)
         status, body, seconds = warm["1k"].get("/settings/", f"settings-{n:03d}")
         check(status, body, "settings")
         record("settings", seconds)
