@@ -68,10 +68,20 @@ class Browser:
 
     def get(self, path: str, request_id: str) -> tuple[int, bytes, float]:
         started = time.perf_counter()
-        self.connection.request(
-            "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
-        )
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(
+                "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
+            )
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection: a browser asks again on a new
+            # one, and so does this, timed afresh.
+            self.connection.close()
+            started = time.perf_counter()
+            self.connection.request(
+                "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
+            )
+            response = self.connection.getresponse()
         body = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
