@@ -40,6 +40,8 @@ TARGETS = {
     "warm open / bare script": 0.5,
     "100k page / 1k page (warm)": 1.2,
     "Settings / trivial view": 2.0,
+    "message 1k / bare fetch 1k": 1.2,
+    "message 100k / bare fetch 100k": 1.2,
 }
 
 
@@ -66,10 +68,20 @@ class Browser:
 
     def get(self, path: str, request_id: str) -> tuple[int, bytes, float]:
         started = time.perf_counter()
-        self.connection.request(
-            "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
-        )
-        response = self.connection.getresponse()
+        try:
+            self.connection.request(
+                "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
+            )
+            response = self.connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            # The server closed the idle keep-alive connection: a browser asks again on a new
+            # one, and so does this, timed afresh.
+            self.connection.close()
+            started = time.perf_counter()
+            self.connection.request(
+                "GET", path, headers={"Cookie": self.cookie, "X-Request-ID": request_id}
+            )
+            response = self.connection.getresponse()
         body = response.read()
         for header in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
@@ -172,6 +184,57 @@ def bare_open(dovecot: Dovecot, email: str) -> float:
     client.fetch(list(range(max(1, exists - 49), exists + 1)), ["ENVELOPE", "FLAGS"])
     client.logout()
     return time.perf_counter() - started
+
+
+def _shown_part(structure, number: str = "") -> str | None:
+    """The part number of the HTML part of a BODYSTRUCTURE, else of its first text part."""
+    if structure.is_multipart:
+        found = [
+            _shown_part(part, f"{number}.{index}" if number else str(index))
+            for index, part in enumerate(structure[0], start=1)
+        ]
+        html = [part for part in found if part and part.startswith("html:")]
+        text = [part for part in found if part]
+        return (html or text or [None])[0]
+    kind = (structure[0].decode() + "/" + structure[1].decode()).lower()
+    if kind == "text/html":
+        return f"html:{number or '1'}"
+    return f"text:{number or '1'}" if kind == "text/plain" else None
+
+
+def bare_message(dovecot: Dovecot, email: str, uid: int) -> float:
+    """Fetch one message as a bare script would show it, in a new session; return the seconds.
+
+    Its envelope and structure, then the part to show (HTML if it has one): what the message
+    page and its body frame show together.
+    """
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    started = time.perf_counter()
+    client = IMAPClient(dovecot.host, dovecot.port, ssl_context=context, timeout=30)
+    client.login(email, PASSWORD)
+    client.select_folder("INBOX")
+    data = client.fetch([uid], ["ENVELOPE", "BODYSTRUCTURE"])[uid]
+    kind, _, number = _shown_part(data[b"BODYSTRUCTURE"]).partition(":")
+    if kind != "html":
+        raise RuntimeError(f"message {uid} of {email} has no HTML part")
+    client.fetch([uid], [f"BODY.PEEK[{number}]"])
+    client.logout()
+    return time.perf_counter() - started
+
+
+def read_html_uids(dovecot: Dovecot, email: str, count: int) -> list[int]:
+    """UIDs of `count` HTML messages already read, newest first, past the newest page.
+
+    Read ones, so that opening them changes no flag: marking one read renames its Maildir
+    file, and the next view of that folder would pay Dovecot's rescan, not Webmail's work.
+    Every tenth message of the bulk mailbox is HTML (UIDs ending in 4).
+    """
+    context = ssl.create_default_context(cafile=str(dovecot.ca_file))
+    with IMAPClient(dovecot.host, dovecot.port, ssl_context=context, timeout=30) as client:
+        client.login(email, PASSWORD)
+        exists = client.select_folder("INBOX", readonly=True)[b"EXISTS"]
+        seen = client.search(["SEEN", "UID", f"1:{max(1, exists - 100)}"])
+    return sorted((uid for uid in seen if uid % 10 == 4), reverse=True)[:count]
 
 
 def prepare_database(url: str) -> None:
@@ -306,7 +369,7 @@ def run(args) -> dict:
             results["server_ms"] = {}
             for label in (
                 "cold1k", "warm1k", "cold100k", "warm100k", "message", "settings", "trivial",
-                "signedin", "send",
+                "signedin", "send", "msgpage1k", "msgbody1k", "msgpage100k", "msgbody100k",
             ):  # fmt: skip
                 commands, server_ms = from_log(log, label)
                 results["imap_commands"][label] = commands
@@ -334,6 +397,10 @@ def run(args) -> dict:
         "Settings / trivial signed-in view": ratio("settings", "trivial signed-in view"),
         # Form, upload to the app, SMTP, and the copy in Sent (IMAP APPEND) against SMTP alone:
         "send 1 MB / bare smtplib": ratio("webmail send 1 MB", "bare smtplib 1 MB"),
+        # A message page and its body frame, on the warm connection, against a new session
+        # that fetches the same message's envelope, structure and HTML part:
+        "message 1k / bare fetch 1k": ratio("message page + body 1k", "bare fetch 1k"),
+        "message 100k / bare fetch 100k": ratio("message page + body 100k", "bare fetch 100k"),
     }
     results["targets"] = {
         name: {
@@ -363,6 +430,7 @@ def measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, result
             raise RuntimeError(f"{what} answered {status}: {body[:300]!r}")
 
     warm = {label: Browser(app.port, cookies[f"user{label}"][-1]) for label in ("1k", "100k")}
+    html_uids = {label: read_html_uids(dovecot, mailboxes[f"user{label}"], runs) for label in sizes}
     for label, browser in warm.items():
         for n in range(3):  # sign in, and fill this worker's cache
             check(*browser.get("/webmail/", f"warmup{label}-{n}")[:2], "warm-up")
@@ -393,6 +461,25 @@ def measure(app, dovecot, mailboxes, cookies, sizes, runs, users_at_once, result
         if status != 302:
             raise RuntimeError(f"the signed-in trivial view answered {status}")
         record("trivial signed-in view", seconds)
+    # Opening messages in rounds of their own, after the others: fetching structures makes
+    # Dovecot grow its cache file of the 100k folder, which slowed every later view of it.
+    for n in range(runs):
+        for label in ("1k", "100k"):
+            html_uid = html_uids[label][n]  # a different one each round
+            email = mailboxes[f"user{label}"]
+            record(f"bare fetch {label}", bare_message(dovecot, email, html_uid))
+            query = "?folder=INBOX"
+            status, body, page_seconds = warm[label].get(
+                f"/webmail/message/{html_uid}/{query}", f"msgpage{label}-{n:03d}"
+            )
+            check(status, body, "message page")
+            status, body, body_seconds = warm[label].get(
+                f"/webmail/message/{html_uid}/body/{query}", f"msgbody{label}-{n:03d}"
+            )
+            check(status, body, "message body")
+            if f"<b>{html_uid - 1}</b>".encode() not in body:
+                raise RuntimeError(f"the body frame of {html_uid} showed {body[:300]!r}")
+            record(f"message page + body {label}", page_seconds + body_seconds)
     for browser in warm.values():
         browser.close()
 

@@ -70,6 +70,9 @@ REJECTION_DELAY_ALLOWANCE = 10.0
 # connection, and fetched within this share of the timeout (the rest show no count for now).
 STATUS_TTL_SECONDS = 30.0
 STATUS_SHARE_OF_TIMEOUT = 0.3
+# An opened message's HTML waits this long, with the connection, for its body frame's request.
+BODY_KEEP_SECONDS = 60.0
+BODIES_KEPT = 4
 SEARCH_FIELDS = {"sender": "FROM", "subject": "SUBJECT", "text": "TEXT"}
 _PART_NUMBER = re.compile(r"^[1-9][0-9]{0,3}(\.[1-9][0-9]{0,3}){0,9}$")
 
@@ -519,6 +522,9 @@ class Mailbox:
         self._counts: dict[str, tuple[float, int, int]] = {}
         # What views made from this connection's data, under keys they choose (Page.key).
         self.rendered: dict = {}
+        # HTML read with a message page, for its body frame: (folder, UIDVALIDITY, UID) ->
+        # (when, structure, html, truncated).
+        self._bodies: dict[tuple[str, int, int], tuple[float, Message, str, bool]] = {}
 
     @property
     def commands(self) -> int:
@@ -667,7 +673,8 @@ class Mailbox:
     def cache_bytes(self) -> int:
         """A cheap estimate of the mail data kept for reuse (about 1 KB per envelope)."""
         rendered = sum(len(value) for value in self.rendered.values() if isinstance(value, str))
-        return len(self._summaries) * 1024 + rendered
+        bodies = sum(1024 + len(html) for _, _, html, _ in self._bodies.values())
+        return len(self._summaries) * 1024 + rendered + bodies
 
     # Folders
 
@@ -901,12 +908,21 @@ class Mailbox:
             raise NotFound("This message is no longer in this folder.")
         return data
 
-    def message(self, folder: str, uid: int, *, text_limit: int) -> Message:
-        """Read a message's headers and structure, and its text part when it has no HTML."""
-        self.select(folder)
+    def message(
+        self, folder: str, uid: int, *, text_limit: int, html_limit: int | None = None
+    ) -> Message:
+        """Read a message's headers and structure, and its text part when it has no HTML.
+
+        With `html_limit`, also read its HTML part and keep it briefly for the body frame's
+        request (see html_body). An unread message becomes read by reading its body
+        (BODY[] rather than BODY.PEEK[]), so marking it needs no command of its own.
+        """
+        state = self._open_for_uid(folder)
         data = self._fetch_one(
             uid, ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE", "INTERNALDATE", "BODYSTRUCTURE"]
         )
+        if not self._synced:
+            self._absorb_news()
         envelope = data.get(b"ENVELOPE")
         flags = data.get(b"FLAGS", ())
         subject, substituted = read_header(getattr(envelope, "subject", None))
@@ -925,23 +941,77 @@ class Mailbox:
             flagged=b"\\Flagged" in flags,
         )
         _arrange(message, data)
-        if message.text_part and not message.html_part:
+        peek = message.seen
+        if message.html_part and html_limit is not None:
+            html, truncated = self.part_text(message.html_part, uid, html_limit, peek=peek)
+            self._keep_body(state, message, html, truncated)
+            message.seen = True
+        elif message.text_part and not message.html_part:
             message.text, message.text_truncated = self.part_text(
-                message.text_part, uid, text_limit
+                message.text_part, uid, text_limit, peek=peek
             )
+            message.seen = True
+        if not peek and message.seen:
+            self._counts_changed(folder)
         return message
 
-    def part_text(self, part: Part, uid: int, limit: int) -> tuple[str, bool]:
-        """Decode a text part, reading at most `limit` bytes of it."""
-        raw = self.part_bytes(part.number, uid, 0, limit)
+    def _open_for_uid(self, folder: str) -> FolderState:
+        """Open `folder` for commands by UID, without a NOOP when it is open already.
+
+        The server tells of new and expunged messages with a UID FETCH's answer just as with
+        NOOP (RFC 3501, 7.4.1), and a UID is found or not whatever the news; the caller takes
+        the news in after its FETCH. NOOP costs a Maildir scan of the whole folder.
+        """
+        check_folder(folder)
+        if self.selected is not None and self.selected.name == folder:
+            return self.selected
+        return self._select(folder)
+
+    def _keep_body(self, state: FolderState, message: Message, html: str, truncated: bool):
+        now = time.monotonic()
+        for key, (when, *_) in list(self._bodies.items()):
+            if now - when >= BODY_KEEP_SECONDS or len(self._bodies) >= BODIES_KEPT:
+                del self._bodies[key]
+        self._bodies[(state.name, state.uidvalidity, message.uid)] = (
+            now,
+            message,
+            html,
+            truncated,
+        )
+
+    def html_body(self, folder: str, uid: int, *, limit: int) -> tuple[Message, str, bool]:
+        """A message's structure and HTML (at most `limit` bytes read), and whether it was cut.
+
+        The HTML its message page read moments ago on this connection costs no command;
+        otherwise (another worker's connection, or kept too long) it is read afresh. The
+        HTML is "" when the message has none.
+        """
+        state = self.selected
+        if state is not None and state.name == folder:
+            kept = self._bodies.get((folder, state.uidvalidity, uid))
+            if kept is not None and time.monotonic() - kept[0] < BODY_KEEP_SECONDS:
+                return kept[1], kept[2], kept[3]
+        message = self.structure(folder, uid)
+        if message.html_part is None:
+            return message, "", False
+        html, truncated = self.part_text(message.html_part, uid, limit)
+        return message, html, truncated
+
+    def part_text(self, part: Part, uid: int, limit: int, *, peek: bool = True) -> tuple[str, bool]:
+        """Decode a text part, reading at most `limit` bytes of it (and marking it read
+        unless `peek`)."""
+        raw = self.part_bytes(part.number, uid, 0, limit, peek=peek)
         text = decode_part(raw, part)
         return text.replace("\r\n", "\n"), part.size > limit
 
-    def part_bytes(self, number: str, uid: int, offset: int, length: int) -> bytes:
+    def part_bytes(
+        self, number: str, uid: int, offset: int, length: int, *, peek: bool = True
+    ) -> bytes:
         """Raw (still transfer-encoded) bytes of a part, from `offset`, at most `length`."""
         if number:
             check_part(number)
-        data = self._fetch_one(uid, [f"BODY.PEEK[{number}]<{offset}.{length}>"])
+        item = "BODY.PEEK" if peek else "BODY"
+        data = self._fetch_one(uid, [f"{item}[{number}]<{offset}.{length}>"])
         key = f"BODY[{number}]<{offset}>".encode()
         value = data.get(key)
         if value is None:

@@ -278,7 +278,13 @@ def message(request, uid):
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     show_text = request.GET.get("view") == "text"
     with services.mailbox_open(request) as mail:
-        shown = mail.message(folder, uid, text_limit=settings.WEBMAIL_TEXT_LIMIT)
+        # The HTML is read now, with the headers, so the body frame's request needs no command.
+        shown = mail.message(
+            folder,
+            uid,
+            text_limit=settings.WEBMAIL_TEXT_LIMIT,
+            html_limit=None if show_text else settings.WEBMAIL_HTML_LIMIT,
+        )
         if shown.html_part and shown.text_part and show_text:
             shown.text, shown.text_truncated = mail.part_text(
                 shown.text_part, uid, settings.WEBMAIL_TEXT_LIMIT
@@ -340,10 +346,9 @@ def body(request, uid):
     folder = _valid(MessageQueryForm(request.GET))["folder"]
     images = request.GET.get("images") == "1"
     with services.mailbox_open(request) as mail:
-        shown = mail.structure(folder, uid)
+        shown, html, truncated = mail.html_body(folder, uid, limit=settings.WEBMAIL_HTML_LIMIT)
         if shown.html_part is None:
             raise imap.NotFound("This message has no HTML part.")
-        html, truncated = mail.part_text(shown.html_part, uid, settings.WEBMAIL_HTML_LIMIT)
         inline = _inline_images(mail, shown, html)
     cleaned = sanitize.clean_html(
         html,
