@@ -36,6 +36,8 @@ ssl_key = <{root}/tls/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 auth_mechanisms = plain login
+# Kept from the stock 2 s: the suite rejects passwords on purpose hundreds of times, which
+# would add minutes; tests about slow rejections set it back (test_faults.strict_dovecot).
 auth_failure_delay = 0
 default_login_user = dovenull
 default_internal_user = dovecot
@@ -72,7 +74,8 @@ service imap-login {{
 service imap {{
   process_limit = 1024
 }}
-# No growing delay after rejected passwords from loopback: the tests reject many on purpose.
+# No growing delay after rejected passwords from loopback: every test shares 127.0.0.1, so
+# one test's rejections would delay the next ones up to 15 s, past their timeouts.
 service anvil {{
   unix_listener anvil-auth-penalty {{
     mode = 0

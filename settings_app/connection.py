@@ -16,7 +16,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from settings_app import crypto, microsoft
 from settings_app.models import AuditEvent, Profile, profile_for
-from settings_app.services import RotationResult, audit_record
+from settings_app.services import RotationResult, audit_record, profile_tokens_rotate
 
 # Access tokens are renewed this many seconds before they expire, so a page never signs in
 # with one that runs out halfway.
@@ -298,38 +298,8 @@ def session_drop(request) -> None:
 
 def tokens_rotate(*, batch_size: int = 500) -> RotationResult:
     """Re-encrypt every kept Microsoft connection under the first key (like the passwords)."""
-    result = RotationResult()
-    last_pk = 0
-    while True:
-        batch = list(
-            Profile.objects.exclude(microsoft_token="")
-            .filter(pk__gt=last_pk)
-            .select_related("user")
-            .order_by("pk")[:batch_size]
-        )
-        if not batch:
-            return result
-        with transaction.atomic():
-            for profile in batch:
-                token = profile.microsoft_token
-                if crypto.is_current(token):
-                    result.current += 1
-                    continue
-                try:
-                    new_token = crypto.rotate(token)
-                except crypto.DecryptionError:
-                    result.unreadable += 1
-                    continue
-                # A refresh or a reconnection meanwhile wins.
-                if Profile.objects.filter(pk=profile.pk, microsoft_token=token).update(
-                    microsoft_token=new_token
-                ):
-                    result.rotated += 1
-                    audit_record(
-                        actor=None,
-                        subject=profile.user,
-                        action=AuditEvent.Action.MICROSOFT_ROTATED,
-                        source=AuditEvent.Source.COMMAND,
-                        detail="rotate_encryption_keys",
-                    )
-        last_pk = batch[-1].pk
+    return profile_tokens_rotate(
+        field="microsoft_token",
+        action=AuditEvent.Action.MICROSOFT_ROTATED,
+        batch_size=batch_size,
+    )

@@ -165,17 +165,22 @@ class RotationResult:
     unreadable: int = 0
 
 
-def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
-    """Re-encrypt every saved email password under the first key, a batch at a time.
+def profile_tokens_rotate(
+    *,
+    field: str = "email_password_token",
+    action: str = AuditEvent.Action.PASSWORD_ROTATED,
+    batch_size: int = 500,
+) -> RotationResult:
+    """Re-encrypt every token kept in a profile's `field` under the first key, a batch at a time.
 
     Safe to interrupt and to run again: each batch commits on its own, tokens already under the
-    first key are left alone, and a password saved while this runs is never overwritten.
+    first key are left alone, and a token saved while this runs is never overwritten.
     """
     result = RotationResult()
     last_pk = 0
     while True:
         batch = list(
-            Profile.objects.exclude(email_password_token="")
+            Profile.objects.exclude(**{field: ""})
             .filter(pk__gt=last_pk)
             .select_related("user")
             .order_by("pk")[:batch_size]
@@ -184,7 +189,7 @@ def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
             return result
         with transaction.atomic():
             for profile in batch:
-                token = profile.email_password_token
+                token = getattr(profile, field)
                 if crypto.is_current(token):
                     result.current += 1
                     continue
@@ -193,15 +198,15 @@ def profile_tokens_rotate(*, batch_size: int = 500) -> RotationResult:
                 except crypto.DecryptionError:
                     result.unreadable += 1
                     continue
-                # Only replace the token that was read: a password saved meanwhile wins.
-                if Profile.objects.filter(pk=profile.pk, email_password_token=token).update(
-                    email_password_token=new_token
+                # Only replace the token that was read: one saved meanwhile wins.
+                if Profile.objects.filter(pk=profile.pk, **{field: token}).update(
+                    **{field: new_token}
                 ):
                     result.rotated += 1
                     audit_record(
                         actor=None,
                         subject=profile.user,
-                        action=AuditEvent.Action.PASSWORD_ROTATED,
+                        action=action,
                         source=AuditEvent.Source.COMMAND,
                         detail="rotate_encryption_keys",
                     )

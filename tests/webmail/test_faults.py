@@ -292,6 +292,8 @@ def test_a_folder_refused_after_sign_in_is_not_called_missing(
 def strict_dovecot(tmp_path_factory):
     """A Dovecot with a LOWER connection limit than shipped (2 per user and address, for a
     test about that limit) and the stock delay of 2 seconds before answering a wrong password."""
+    # Both are what these tests are about: the limit refused, and a rejection slower than the
+    # timeout (2 s is Dovecot's stock delay, which the shared test server turns off).
     extra = "mail_max_userip_connections = 2\nauth_failure_delay = 2 secs"
     root = tmp_path_factory.mktemp("strict-dovecot")
     with dovecot_server.Dovecot(root, extra=extra) as server:
