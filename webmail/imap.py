@@ -6,12 +6,15 @@ deadline: a watchdog shuts the socket when it passes, so a server that hangs or 
 cannot hold a request longer than the configured timeout.
 """
 
+import heapq
 import imaplib
+import itertools
 import re
 import socket
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
@@ -379,23 +382,69 @@ class Page:
 # The deadline watchdog ------------------------------------------------------------------------
 
 
+class _Watchdog:
+    """One thread that shuts the sockets of guards whose deadlines pass.
+
+    Deadlines start and end on every request; a thread of their own each time (a
+    threading.Timer) cost a thread start, which waits until the new thread runs.
+    """
+
+    def __init__(self):
+        self._wake = threading.Condition()
+        # A heap, soonest first. Guards are held weakly: a cancelled deadline stays here until
+        # it would have passed, and must not keep a dropped connection's socket open.
+        self._deadlines: list[tuple[float, int, weakref.ref[_Guard]]] = []
+        self._order = itertools.count()  # breaks ties, since guards do not compare
+        self._thread: threading.Thread | None = None
+
+    def watch(self, guard: "_Guard", ends: float) -> None:
+        with self._wake:
+            heapq.heappush(self._deadlines, (ends, next(self._order), weakref.ref(guard)))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="imap-deadlines", daemon=True
+                )
+                self._thread.start()
+            elif self._deadlines[0][2]() is guard:
+                self._wake.notify()  # sooner than the deadline the thread waits for
+
+    def _run(self) -> None:
+        while True:
+            for guard, ends in self._due():
+                guard.expire(ends)
+
+    def _due(self) -> list[tuple["_Guard", float]]:
+        """Wait until deadlines pass; return their guards (cancelled ones are skipped)."""
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                passed = []
+                while self._deadlines and self._deadlines[0][0] <= now:
+                    ends, _, held = heapq.heappop(self._deadlines)
+                    passed.append((held(), ends))
+                due = [(guard, ends) for guard, ends in passed if guard and guard.ends == ends]
+                if due:
+                    return due
+                del passed  # no guard kept alive while waiting
+                self._wake.wait(self._deadlines[0][0] - now if self._deadlines else None)
+
+
+_watchdog = _Watchdog()
+
+
 class _Guard:
-    """Holds the live socket so a watchdog can shut it down; counts the commands sent."""
+    """Holds the live socket so the watchdog can shut it down; counts the commands sent."""
 
     def __init__(self):
         self.sock = None
         self.expired = False
         self.commands = 0
-        self._timer = None
-        self._ends = 0.0
+        self.ends: float | None = None  # when the running deadline passes (monotonic)
 
     def start(self, seconds: float) -> None:
-        self.cancel()
         self.expired = False
-        self._ends = time.monotonic() + seconds
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self.ends = time.monotonic() + seconds
+        _watchdog.watch(self, self.ends)
 
     def extend(self, seconds: float) -> None:
         """Give the work under way `seconds` from now, unless the deadline already passed."""
@@ -404,21 +453,24 @@ class _Guard:
 
     def remaining(self) -> float:
         """Seconds left before the deadline (a little at least, so a call can fail cleanly)."""
-        return max(0.1, self._ends - time.monotonic())
+        return max(0.1, (self.ends or 0.0) - time.monotonic())
 
     def attach(self, sock) -> None:
         """Watch `sock`; if the deadline already passed (during DNS or connect), shut it now."""
         self.sock = sock
         if self.expired:
-            self._expire()
+            self._shut()
 
     def cancel(self) -> None:
-        if self._timer:
-            self._timer.cancel()
-            self._timer = None
+        self.ends = None
 
-    def _expire(self) -> None:
-        self.expired = True
+    def expire(self, ends: float) -> None:
+        """The deadline that was to pass at `ends` has passed, unless it was cancelled since."""
+        if self.ends == ends:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
         if self.sock is not None:
             with suppress(OSError):
                 socket.socket.shutdown(self.sock, socket.SHUT_RDWR)

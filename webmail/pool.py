@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -311,14 +311,10 @@ class Pool:
         for number in range(settings.WEBMAIL_IMAP_MAX_CONNECTIONS_PER_MAILBOX):
             if number in taken:
                 continue
-            try:
-                with unsynced():
-                    row = ConnectionSlot.objects.create(
-                        mailbox=budget, number=number, holder=holder, expires_at=expires_at
-                    )
-            except IntegrityError:
+            slot_id = ConnectionSlot.take(budget, number, holder, expires_at)
+            if slot_id is None:
                 continue  # another process took it a moment ago
-            return self._claimed_slot(row.id, budget, expires_at)
+            return self._claimed_slot(slot_id, budget, expires_at)
         for slot_id, number, owner, until in rows:
             # Expired, or this process's own whose connection it already closed.
             lapsed = until <= now or (owner == holder and slot_id not in mine)

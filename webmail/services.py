@@ -222,7 +222,7 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
         raise
     except BaseException:
         mailbox.close()
-        attempt.delete()  # the server failed or refused for a limit, not the password
+        SignInFailure.withdraw(attempt)  # the server failed or refused for a limit
         raise
     SignInFailure.forget(credentials.username, request.user)
     if credentials.source == "form":
