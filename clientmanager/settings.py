@@ -138,13 +138,14 @@ TEMPLATES = [
             ],
         },
     },
-    # Only for hot partials named *.jinja (the message list rows), asked for by engine name:
-    # Django's template language was slower for them than the mail server. It autoescapes.
+    # Only for hot partials named *.jinja (the folder and message pages' mail parts), asked for
+    # by engine name: Django's template language was slower for them than the mail server.
+    # webmail.jinja turns autoescaping on and gives it the Django helpers they use.
     {
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
-        "OPTIONS": {"autoescape": True},
+        "OPTIONS": {"environment": "webmail.jinja.environment"},
     },
 ]
 

@@ -11,8 +11,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from settings_app.models import profile_for
 from webmail import imap, outgoing, sending, services
 from webmail.forms import ComposeForm, MessageQueryForm
+from webmail.links import folder_url
 from webmail.outgoing import Attachment, Draft, InvalidMessage
-from webmail.templatetags.webmail import folder_url
 from webmail.views import _message_url, _valid, mail_view
 
 ANSWER_KINDS = {"reply": "reply", "reply-all": "reply", "forward": "forward"}

@@ -1,4 +1,5 @@
 import base64
+import hashlib
 from functools import wraps
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -8,7 +9,7 @@ from django.contrib import messages
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.template import engines
-from django.template.loader import render_to_string
+from django.template.backends.utils import csrf_input
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
@@ -21,7 +22,7 @@ from settings_app import connection, microsoft
 from settings_app.models import profile_for
 from webmail import imap, mime, sanitize, services
 from webmail.forms import ActionForm, MailboxQueryForm, MessageQueryForm, SignInForm
-from webmail.templatetags.webmail import folder_url, news_since
+from webmail.links import folder_url
 
 CHUNK = 256 * 1024
 INLINE_IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
@@ -42,6 +43,18 @@ def remembered(mail: imap.Mailbox, key: tuple, make) -> SafeString:
             mail.rendered.clear()
         mail.rendered[key] = make()
     return mail.rendered[key]
+
+
+def render_partial(name: str, context: dict, request=None) -> SafeString:
+    """A *.jinja partial, rendered by the Jinja2 engine (which autoescapes; webmail.jinja).
+
+    With `request`, the template also has `csrf_input` for its forms: made once, where the
+    engine's own would mask a new token for every form.
+    """
+    if request is not None:
+        context = {**context, "csrf_input": csrf_input(request)}
+    template = engines["jinja2"].get_template(name)
+    return mark_safe(template.render(context))  # noqa: S308
 
 
 class Row(NamedTuple):
@@ -90,8 +103,7 @@ def message_rows(page: imap.Page, *, recipients: bool, today) -> SafeString:
         "base": reverse("webmail:open") + "message/",
         "query": urlencode({"folder": page.folder}),
     }
-    template = engines["jinja2"].get_template("webmail/includes/message_rows.jinja")
-    return mark_safe(template.render(context))  # noqa: S308  (Jinja2 autoescapes)
+    return render_partial("webmail/includes/message_rows.jinja", context)
 
 
 def folder_parts(mail: imap.Mailbox, folders: list[imap.Folder], folder: str) -> dict:
@@ -100,13 +112,11 @@ def folder_parts(mail: imap.Mailbox, folders: list[imap.Folder], folder: str) ->
     context = {"folders": folders, "folder": folder}
     return {
         name: remembered(
-            mail,
-            (name, folder, shape),
-            lambda template=template: mark_safe(render_to_string(template, context)),  # noqa: S308
+            mail, (name, folder, shape), lambda template=template: render_partial(template, context)
         )
         for name, template in (
-            ("folder_list", "webmail/includes/folders.html"),
-            ("move_options", "webmail/includes/move_options.html"),
+            ("folder_list", "webmail/includes/folders.jinja"),
+            ("move_options", "webmail/includes/move_options.jinja"),
         )
     }
 
@@ -234,7 +244,7 @@ def open_webmail(request):
     context = {
         **parts,
         "folder": folder,
-        "current": current,
+        "title": current.label if current else folder,
         "page": page,
         "rows": rows,
         "query": query,
@@ -248,7 +258,32 @@ def open_webmail(request):
         ),
         "here": request.get_full_path(),
     }
-    return render(request, "webmail/mailbox.html", context)
+    # New mail comes with the rows only on the first page of the folder, not of a search.
+    rows_too = page.number == 1 and not query["q"]
+    context.update(
+        _news_context(folder, parts["folder_list"], current.messages if current else None, rows_too)
+    )
+    main = render_partial("webmail/includes/mailbox_main.jinja", context, request)
+    return render(request, "webmail/mailbox.html", {"title": context["title"], "main": main})
+
+
+def news_since(folder_list: str, messages: int | None = None) -> str:
+    """A short digest of what the page shows: the folder list and, with rows, the folder's size.
+
+    The page sends it back when it asks for news; the same digest means nothing changed.
+    """
+    shown = f"{folder_list}\x00{'' if messages is None else messages}"
+    return hashlib.blake2s(shown.encode(), digest_size=8).hexdigest()
+
+
+def _news_context(folder: str, folder_list: str, messages: int | None, rows: bool) -> dict:
+    """What a page's script needs to ask for news (the `news` view) every so often."""
+    query = {"folder": folder, **({"rows": "1"} if rows else {})}
+    return {
+        "poll_seconds": max(1, settings.WEBMAIL_POLL_SECONDS),
+        "news_url": f"{reverse('webmail:news')}?{urlencode(query)}",
+        "since": news_since(folder_list, messages if rows else None),
+    }
 
 
 @sensitive_post_parameters("password")
@@ -310,8 +345,10 @@ def message(request, uid):
         # Writing mail: reply and forward links, or "continue writing" for a draft.
         "folder_query": urlencode({"folder": folder}),
         "is_draft": any(f.name == folder and f.special == "\\Drafts" for f in folders),
+        **_news_context(folder, parts["folder_list"], None, rows=False),
     }
-    return render(request, "webmail/message.html", context)
+    main = render_partial("webmail/includes/message_main.jinja", context, request)
+    return render(request, "webmail/message.html", {"message": shown, "main": main})
 
 
 def _inline_images(mail, shown, html: str) -> dict[str, str]:

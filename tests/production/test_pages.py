@@ -95,12 +95,14 @@ def test_the_largest_possible_uid_is_asked_for(user_client, automatic_user):
 def broken_folder_list(settings, tmp_path):
     """A real template error in the folder list, which renders inside the mailbox block."""
     (tmp_path / "webmail" / "includes").mkdir(parents=True)
-    (tmp_path / "webmail" / "includes" / "folders.html").write_text(
+    (tmp_path / "webmail" / "includes" / "folders.jinja").write_text(
         "{% for folder in folders %}{{ folder.name|no_such_filter }}{% endfor %}"
     )
     templates = [dict(engine) for engine in settings.TEMPLATES]
-    templates[0]["DIRS"] = [tmp_path, *templates[0]["DIRS"]]
+    [jinja2] = [engine for engine in templates if engine["BACKEND"].endswith("Jinja2")]
+    jinja2["DIRS"] = [tmp_path, *jinja2["DIRS"]]
     settings.TEMPLATES = templates
+    return tmp_path
 
 
 class Records(logging.Handler):
@@ -148,9 +150,9 @@ def test_after_a_bug_the_mailbox_opens_again(
     client.force_login(automatic_user)
     assert client.get("/webmail/").status_code == 500
 
-    settings.TEMPLATES = [
-        {**settings.TEMPLATES[0], "DIRS": settings.TEMPLATES[0]["DIRS"][1:]},
-        *settings.TEMPLATES[1:],
+    settings.TEMPLATES = [  # the bug is mended
+        {**engine, "DIRS": [path for path in engine["DIRS"] if path != broken_folder_list]}
+        for engine in settings.TEMPLATES
     ]
     response = client.get("/webmail/")
 
