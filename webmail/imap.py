@@ -25,7 +25,9 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 from imapclient import IMAPClient, imap4, imap_utf7, tls
 from imapclient import exceptions as imap_errors
+from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_message_list, parse_response
+from imapclient.response_types import Address, Envelope
 
 from webmail.mime import (
     CONTROL,
@@ -894,11 +896,7 @@ class Mailbox:
         known = (state.name, state.uidvalidity) in self._listed
         response = self._flags(messages, by_uid=by_uid) if known else None
         if response is None:
-            self._client.use_uid = by_uid
-            try:
-                response = self._client.fetch(messages, LIST_ITEMS)
-            finally:
-                self._client.use_uid = True
+            response = self._list_fetch(messages, by_uid=by_uid)
         if len(self._summaries) > SUMMARY_CACHE_SIZE:
             self._summaries.clear()
             self._listed.clear()
@@ -915,13 +913,41 @@ class Mailbox:
             found.append((key, data.get(b"FLAGS", ())))
         missing = [key[2] for key, _ in found if key not in self._summaries]
         if missing:
-            for uid, data in self._client.fetch(missing, LIST_ITEMS).items():
+            for uid, data in self._list_fetch(missing, by_uid=True).items():
                 self._summaries[(state.name, state.uidvalidity, uid)] = _summary(uid, data)
         return [
             replace(self._summaries[key], seen=b"\\Seen" in flags, flagged=b"\\Flagged" in flags)
             for key, flags in found
             if key in self._summaries
         ]
+
+    def _list_fetch(self, messages: list[int], *, by_uid: bool) -> dict[int, dict]:
+        """LIST_ITEMS of `messages`, keyed by UID or sequence number as imapclient keys them.
+
+        Read with a parser of our own for this one shape of answer (_parse_list_fetch): on a
+        page of 50 envelopes imapclient's general parser took 5 ms, twice ours and twice the
+        server's time to answer. Any other shape is asked for again through imapclient.
+        """
+        imap = self._client._imap
+        message_set = ",".join(map(str, messages))
+        items = f"({' '.join(LIST_ITEMS)})"
+        if by_uid:
+            typ, data = imap.uid("FETCH", message_set, items)
+        else:
+            typ, data = imap.fetch(message_set, items)
+        if typ != "OK":
+            text = as_text(data[-1])
+            raise _refusal(text, self.server.host) or ProtocolError(
+                f"The message list could not be read: {text}"
+            )
+        found = _parse_list_fetch(data, by_uid=by_uid)
+        if found is not None:
+            return found
+        self._client.use_uid = by_uid
+        try:
+            return self._client.fetch(messages, LIST_ITEMS)
+        finally:
+            self._client.use_uid = True
 
     def _flags(self, messages: list[int], *, by_uid: bool) -> dict[int, dict] | None:
         """UID and FLAGS of `messages`, read with a small parser of its own.
@@ -1234,6 +1260,98 @@ def _search_term(term: str) -> bytes:
     if not raw.isascii():
         return raw  # sent as a literal ({n} and the bytes)
     return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+# The tokens of a FETCH answer of the message list's shape (_parse_list_fetch).
+_LIST_TOKEN = re.compile(
+    rb"[ ]*(?:(\()|(\))"  # ( or )
+    rb'|"((?:[^"\\\r\n]|\\["\\])*)"'  # a quoted string, with \" and \\ escaped
+    rb"|\{(\d+)\}$"  # a literal's size, at the end of the line imaplib cut before it
+    rb'|([^ ()"{}\[\]\r\n]+)'  # an atom: NIL, a number, a flag, an item's name
+    rb"|(.))",  # anything else: not an answer of this shape
+    re.DOTALL,
+)
+_ESCAPED = re.compile(rb"\\([\"\\])")
+
+
+def _parse_list_fetch(data: list, *, by_uid: bool) -> dict[int, dict] | None:
+    """What imapclient's fetch() returns for LIST_ITEMS, or None for any other shape.
+
+    `data` is a FETCH answer as imaplib hands it over: lines, and (line, literal) pairs where
+    a line ends with {size}. Parentheses become tuples, NIL None, numbers int, strings bytes.
+    """
+    stack: list[list] = [[]]
+    for part in data:
+        line, literal = part if isinstance(part, tuple) else (part, None)
+        if not isinstance(line, bytes):
+            return None
+        for opening, closing, quoted, size, atom, other in _LIST_TOKEN.findall(line):
+            if other:
+                return None
+            if opening:
+                stack.append([])
+            elif closing:
+                if len(stack) == 1:
+                    return None
+                done = tuple(stack.pop())
+                stack[-1].append(done)
+            elif atom:
+                if atom.isdigit():
+                    stack[-1].append(int(atom))
+                else:
+                    stack[-1].append(None if atom.upper() == b"NIL" else atom)
+            elif size:
+                if literal is None or len(literal) != int(size):
+                    return None
+                stack[-1].append(literal)
+                literal = None
+            else:
+                stack[-1].append(_ESCAPED.sub(rb"\1", quoted) if b"\\" in quoted else quoted)
+        if literal is not None:
+            return None
+    answers = stack[0]
+    if len(stack) != 1 or len(answers) % 2:
+        return None
+    found: dict[int, dict] = {}
+    for number, items in zip(answers[::2], answers[1::2], strict=True):
+        if not isinstance(number, int) or not isinstance(items, tuple) or len(items) % 2:
+            return None
+        data = {b"SEQ": number}
+        for name, value in zip(items[::2], items[1::2], strict=True):
+            name = name.upper() if isinstance(name, bytes) else b""
+            number_item = name in (b"UID", b"RFC822.SIZE") and isinstance(value, int)
+            if number_item or (name == b"FLAGS" and isinstance(value, tuple)):
+                data[name] = value
+            elif name == b"ENVELOPE" and isinstance(value, tuple) and len(value) == 10:
+                envelope = _envelope(value)
+                if envelope is None:
+                    return None
+                data[name] = envelope
+            else:
+                return None
+        # Keyed as imapclient keys: by UID (then not kept among the items), else by number.
+        key = data.pop(b"UID", number) if by_uid else number
+        found.setdefault(key, {}).update(data)
+    return found
+
+
+def _envelope(value: tuple) -> Envelope | None:
+    """imapclient's Envelope of a parsed ENVELOPE, or None if it is not one."""
+    date = None
+    if isinstance(value[0], bytes) and value[0]:
+        with suppress(ValueError):
+            date = parse_to_datetime(value[0], normalise=False)
+    lists = []
+    for listed in value[2:8]:
+        if not listed:  # NIL, or an empty list
+            lists.append(None)
+            continue
+        if not isinstance(listed, tuple):
+            return None
+        if not all(isinstance(entry, tuple) and len(entry) == 4 for entry in listed):
+            return None
+        lists.append(tuple(Address(*entry) for entry in listed))
+    return Envelope(date, value[1], *lists, value[8], value[9])
 
 
 def _summary(uid: int, data: dict) -> Summary:
