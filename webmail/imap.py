@@ -626,13 +626,23 @@ class Mailbox:
                 raise _translate(exc, self.server) from exc
             raise
 
+    def connect(self) -> "Mailbox":
+        """Open the connection, encrypted, without signing in; raise a MailError saying why not.
+
+        Nothing secret is sent: sign_in() then only signs in.
+        """
+        with self.deadline():
+            self._connect()
+        return self
+
     @sensitive_variables("password")
     def sign_in(self, username: str, password: str) -> "Mailbox":
-        """Connect and sign in; raise a MailError saying why not."""
+        """Connect (unless connect() did) and sign in; raise a MailError saying why not."""
         check_text(username, what="user name", max_length=320)
         check_text(password, what="password", max_length=1024)
         with self.deadline():
-            self._connect()
+            if self._client is None:
+                self._connect()
             self._log_in(username, password)
             # Keep the capabilities the server sent with its answer to LOGIN; SELECT would
             # forget them and imapclient would ask again.

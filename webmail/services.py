@@ -2,7 +2,8 @@
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,6 +22,8 @@ from webmail.models import SignInFailure, SignInLimited
 from webmail.pool import budget_name, pool, pool_key
 
 SESSION_PASSWORD = "webmail_password"
+# Threads that open IMAP connections while the request thread records the sign-in attempt.
+_connecting = ThreadPoolExecutor(max_workers=8, thread_name_prefix="imap-connect")
 # How long to wait before asking again when the server refuses for its connection limit.
 LIMIT_RETRY_SECONDS = 2
 
@@ -197,13 +200,22 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
     Settings is no way around it. Only a refused password keeps counting: when the server
     fails or refuses for another reason (a limit on connections, say) the attempt is forgotten.
     """
+    mailbox = Mailbox(server)
+    # The TLS handshake takes about as long as recording the attempt, so both happen at once;
+    # the password is sent only once the attempt is recorded.
+    connected = _connecting.submit(mailbox.connect)
     try:
         attempt = SignInFailure.attempt(credentials.username, request.user)
-    except SignInLimited as exc:
-        raise Throttled(exc.retry_after) from None
-    mailbox = Mailbox(server)
+    except BaseException as exc:
+        with suppress(Exception):
+            connected.result()
+        mailbox.close()
+        if isinstance(exc, SignInLimited):
+            raise Throttled(exc.retry_after) from None
+        raise
     try:
         try:
+            connected.result()
             mailbox.sign_in(credentials.username, credentials.password)
         except TooManyConnections:
             # Other programs hold the server's limit; one of them may well be closing.
