@@ -384,6 +384,24 @@ class Page:
 # The deadline watchdog ------------------------------------------------------------------------
 
 
+@contextmanager
+def _secret_frames_dropped():
+    """Let an exception out of the block without the frames below it, nor theirs it came from.
+
+    imapclient's and imaplib's frames for LOGIN and AUTHENTICATE hold the password or access
+    token in their variables, and an error report (Django's, a logged traceback) shows every
+    frame of an exception and of the exceptions it came from.
+    """
+    try:
+        yield
+    except BaseException as exc:
+        chain = []
+        while exc is not None and exc not in chain:
+            chain.append(exc.with_traceback(None))
+            exc = exc.__cause__ or exc.__context__
+        raise
+
+
 class _Watchdog:
     """One thread that shuts the sockets of guards whose deadlines pass.
 
@@ -657,7 +675,8 @@ class Mailbox:
         with self.deadline():
             self._connect()
             try:
-                self._client.oauth2_login(username, access_token)
+                with _secret_frames_dropped():
+                    self._client.oauth2_login(username, access_token)
             except imap_errors.LoginError as exc:
                 if isinstance(exc.__context__, imaplib.IMAP4.abort):
                     raise exc.__context__ from None  # the line dropped: no answer to the token
@@ -693,16 +712,17 @@ class Mailbox:
         self._guard.extend(patience)
         self._client.socket().settimeout(patience)
         try:
-            if (username + password).isascii():
-                self._client.login(username, password)
-            elif self._client.has_capability("AUTH=PLAIN"):
-                # LOGIN can only carry ASCII (imaplib would refuse); SASL PLAIN is UTF-8.
-                self._client.plain_login(username, password)
-            else:
-                raise ProtocolError(
-                    f"{self.server.host} cannot take a user name or password with characters "
-                    "beyond plain ASCII (it does not offer AUTHENTICATE PLAIN)."
-                )
+            with _secret_frames_dropped():
+                if (username + password).isascii():
+                    self._client.login(username, password)
+                elif self._client.has_capability("AUTH=PLAIN"):
+                    # LOGIN can only carry ASCII (imaplib would refuse); SASL PLAIN is UTF-8.
+                    self._client.plain_login(username, password)
+                else:
+                    raise ProtocolError(
+                        f"{self.server.host} cannot take a user name or password with "
+                        "characters beyond plain ASCII (it does not offer AUTHENTICATE PLAIN)."
+                    )
         except imap_errors.LoginError as exc:
             if isinstance(exc.__context__, imaplib.IMAP4.abort):
                 raise exc.__context__ from None  # the line dropped: no answer to the password

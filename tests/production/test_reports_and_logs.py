@@ -96,25 +96,39 @@ def technical_report(request) -> str:
     return ExceptionReporter(request, *sys.exc_info()).get_traceback_html()
 
 
+PASSWORDS = {"server down": APP_PASSWORD, "password refused": "refused-" + APP_PASSWORD}
+
+
+@pytest.mark.parametrize(
+    "fault, frames",
+    [
+        # Nothing listens: the connection fails before the password is sent.
+        ("server down", ("mailbox_sign_in", "mailbox_lease", "_sign_in")),
+        # The password reaches the server and is refused: every frame that held it.
+        ("password refused", ("mailbox_sign_in", "mailbox_lease", "_sign_in", "sign_in")),
+    ],
+)
 def test_a_failure_while_signing_in_to_the_mailbox_never_reports_the_password(
-    user, mailbox, settings
+    user, mailbox, settings, fault, frames
 ):
-    settings.WEBMAIL_IMAP_PORT = 1  # nothing listens: a real failure inside Mailbox.sign_in
+    if fault == "server down":
+        settings.WEBMAIL_IMAP_PORT = 1
     request = RequestFactory().post("/webmail/sign-in/")
     request.user = user
     request.session = SessionStore()
     try:
-        webmail_services.mailbox_sign_in(request, APP_PASSWORD)
-    except imap.ServerUnreachable:
+        # Not held in a variable here: this frame is in the report too.
+        webmail_services.mailbox_sign_in(request, PASSWORDS[fault])
+    except (imap.ServerUnreachable, imap.PasswordRejected):
         report = technical_report(request)
     else:
-        pytest.fail("signing in to a closed port worked")
+        pytest.fail("signing in worked")
 
     # The frames that held the password are in the report, with their variables.
-    for frame in ("mailbox_sign_in", "mailbox_lease", "_sign_in", "sign_in"):
+    for frame in frames:
         assert f"in {frame}" in report or f"{frame}</code>" in report, frame
     assert "Local vars" in report
-    assert APP_PASSWORD not in report
+    assert PASSWORDS[fault] not in report
 
 
 def test_a_failure_while_saving_settings_never_reports_the_password(
