@@ -1,4 +1,4 @@
-"""What error reports e-mailed to ADMINS may show of a request."""
+"""What error reports e-mailed to ADMINS (and logged tracebacks) may show."""
 
 import logging
 import re
@@ -46,3 +46,23 @@ class NoMailServerFaults(logging.Filter):
             and match is not None
             and match.app_name == "webmail"
         )
+
+
+class DropSecretFrames:
+    """Let an exception out of the block without the frames below it, nor theirs it came from.
+
+    The mail libraries' frames for signing in (imaplib's LOGIN and AUTHENTICATE, smtplib's
+    login and AUTH) hold the password or access token in their variables, out of reach of
+    sensitive_variables; an error report shows every frame of an exception and of the
+    exceptions it came from. (A class, not @contextmanager, which puts the frames back.)
+    """
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, traceback) -> bool:
+        chain = []
+        while exc is not None and exc not in chain:
+            chain.append(exc.with_traceback(None))
+            exc = exc.__cause__ or exc.__context__
+        return False

@@ -29,6 +29,7 @@ from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_message_list, parse_response
 from imapclient.response_types import Address, Envelope
 
+from clientmanager.reporting import DropSecretFrames
 from webmail.mime import (
     CONTROL,
     Message,
@@ -384,24 +385,6 @@ class Page:
 # The deadline watchdog ------------------------------------------------------------------------
 
 
-@contextmanager
-def _secret_frames_dropped():
-    """Let an exception out of the block without the frames below it, nor theirs it came from.
-
-    imapclient's and imaplib's frames for LOGIN and AUTHENTICATE hold the password or access
-    token in their variables, and an error report (Django's, a logged traceback) shows every
-    frame of an exception and of the exceptions it came from.
-    """
-    try:
-        yield
-    except BaseException as exc:
-        chain = []
-        while exc is not None and exc not in chain:
-            chain.append(exc.with_traceback(None))
-            exc = exc.__cause__ or exc.__context__
-        raise
-
-
 class _Watchdog:
     """One thread that shuts the sockets of guards whose deadlines pass.
 
@@ -675,7 +658,7 @@ class Mailbox:
         with self.deadline():
             self._connect()
             try:
-                with _secret_frames_dropped():
+                with DropSecretFrames():
                     self._client.oauth2_login(username, access_token)
             except imap_errors.LoginError as exc:
                 if isinstance(exc.__context__, imaplib.IMAP4.abort):
@@ -712,7 +695,7 @@ class Mailbox:
         self._guard.extend(patience)
         self._client.socket().settimeout(patience)
         try:
-            with _secret_frames_dropped():
+            with DropSecretFrames():
                 if (username + password).isascii():
                     self._client.login(username, password)
                 elif self._client.has_capability("AUTH=PLAIN"):

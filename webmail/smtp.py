@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from clientmanager.reporting import DropSecretFrames
 from webmail.imap import MICROSOFT_HOSTS, _ssl_context
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
@@ -203,13 +204,17 @@ def _sign_in(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
     client.ehlo()
     if login.access_token:
         token = f"user={login.username}\x01auth=Bearer {login.access_token}\x01\x01"
-        code, reply = client.docmd("AUTH", "XOAUTH2 " + base64.b64encode(token.encode()).decode())
+        with DropSecretFrames():
+            code, reply = client.docmd(
+                "AUTH", "XOAUTH2 " + base64.b64encode(token.encode()).decode()
+            )
         if code == 334:  # the server's error details come as a challenge; finish the exchange
             code, reply = client.docmd("")
         if code != 235:
             raise _token_refusal(code, reply, server)
         return
-    client.login(login.username, login.password)
+    with DropSecretFrames():
+        client.login(login.username, login.password)
 
 
 def _explain_refused(refused: dict, server: SmtpServer) -> dict[str, str]:

@@ -16,7 +16,7 @@ from settings_app.models import Profile
 from tests.conftest import APP_PASSWORD, save_password
 from tests.production.conftest import Browser, imap_env, session_cookie
 from tests.settings_app.test_edit import form_data
-from webmail import imap
+from webmail import imap, smtp
 from webmail import services as webmail_services
 
 WRONG_PASSWORD = "not-the-app-password-" + APP_PASSWORD[::-1]
@@ -129,6 +129,25 @@ def test_a_failure_while_signing_in_to_the_mailbox_never_reports_the_password(
         assert f"in {frame}" in report or f"{frame}</code>" in report, frame
     assert "Local vars" in report
     assert PASSWORDS[fault] not in report
+
+
+def test_a_password_refused_for_sending_is_not_in_the_report(mailbox, smtp_settings):
+    """smtplib's login() frame holds the password; the report of the refusal drops it."""
+    try:
+        smtp.submit(
+            smtp.SmtpServer.from_settings(),
+            smtp.Login(username=mailbox.email, password=PASSWORDS["password refused"]),
+            sender=mailbox.email,
+            recipients=[mailbox.email],
+            raw=b"Subject: hello\r\n\r\nhello\r\n",
+        )
+    except smtp.SendError:
+        report = technical_report(RequestFactory().post("/webmail/compose/"))
+    else:
+        pytest.fail("a refused password sent the message")
+
+    assert "in submit" in report or "submit</code>" in report
+    assert PASSWORDS["password refused"] not in report
 
 
 def test_a_failure_while_saving_settings_never_reports_the_password(
