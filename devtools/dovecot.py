@@ -22,6 +22,11 @@ from devtools.certs import make_certificates
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 LMTP = "/usr/lib/dovecot/lmtp"  # Debian's dovecot-lmtpd
 
+# The delays for rejected passwords stay as shipped: a rejection is answered after 2 s
+# (auth_failure_delay), and later sign-ins from the same address wait 4 s, doubling up to 15 s,
+# until one succeeds (the auth penalty). Turning either off would hide what users meet; the
+# tests instead connect from a loopback address of their own each (tests/conftest.py), so one
+# test's penalty never reaches the next.
 CONFIG = """\
 # Written by devtools/dovecot.py; a private Dovecot for Client Manager.
 instance_name = {instance}
@@ -36,9 +41,6 @@ ssl_key = <{root}/tls/key.pem
 ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
 auth_mechanisms = plain login
-# Kept from the stock 2 s: the suite rejects passwords on purpose hundreds of times, which
-# would add minutes; tests about slow rejections set it back (test_faults.strict_dovecot).
-auth_failure_delay = 0
 default_login_user = dovenull
 default_internal_user = dovecot
 default_internal_group = dovecot
@@ -74,14 +76,6 @@ service imap-login {{
 service imap {{
   process_limit = 1024
 }}
-# No growing delay after rejected passwords from loopback: every test shares 127.0.0.1, so
-# one test's rejections would delay the next ones up to 15 s, past their timeouts.
-service anvil {{
-  unix_listener anvil-auth-penalty {{
-    mode = 0
-  }}
-}}
-{extra}
 """
 
 # Dovecot as shipped: folders carry special-use flags, LIST-STATUS and MOVE are offered.
@@ -253,16 +247,12 @@ def ensure_installed(*, may_install: bool) -> None:
 class Dovecot:
     """A private Dovecot in `root`, listening on 127.0.0.1 (IMAPS on `port`).
 
-    `flavour` is "dovecot" (as shipped) or "exchange" (trimmed to look like Exchange). `extra`
-    holds settings for a test about them (a lower connection limit, say); never a looser one.
+    `flavour` is "dovecot" (as shipped) or "exchange" (trimmed to look like Exchange).
     """
 
-    def __init__(
-        self, root: Path, *, port: int | None = None, flavour: str = "dovecot", extra: str = ""
-    ):
+    def __init__(self, root: Path, *, port: int | None = None, flavour: str = "dovecot"):
         self.flavour = flavour
         self.folder_names = FOLDER_NAMES[flavour]
-        self.extra = extra
         self.root = Path(root).resolve()
         self.port = port or free_port()
         self.starttls_port = free_port()
@@ -323,7 +313,6 @@ class Dovecot:
             gid=self.gid,
             capability_line=f"imap_capability = {capabilities}" if capabilities else "",
             namespace=FLAVOURS[self.flavour],
-            extra=self.extra,
         ) + (DELIVERY.format() if self.delivers else "")
         if introspection_url:
             text = oauth2_flavour(text, self.root, introspection_url)

@@ -1,6 +1,7 @@
 """Shared fixtures: encryption keys, users, signed-in clients, a real Dovecot with mailboxes."""
 
 import itertools
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -85,6 +86,51 @@ def save_password(user, password=APP_PASSWORD, access=Profile.WebmailAccess.MANU
     return profile
 
 
+# Each test is its own client of the mail servers -------------------------------------------------
+
+# The test Dovecots keep their stock sign-in delays: a rejected password is answered after 2 s,
+# and every later sign-in from the same address waits 4 s, doubling up to 15 s, until one works
+# (SMTP AUTH through Postfix too: Postfix passes on its client's address). So that the delay one
+# test earns never reaches the next, as its rows in the database never do, each test connects to
+# the mail servers from a loopback address of its own (Linux answers all of 127.0.0.0/8).
+_mail_ports: set[int] = set()
+_client_addresses = (
+    f"127.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}" for n in itertools.count(2) if 0 < n & 255 < 255
+)
+
+
+def _connect_from_test_addresses(*ports: int) -> None:
+    """Have each test's connections to `ports` (its mail servers, on loopback) come from the
+    test's own address (the `mail_client_address` fixture)."""
+    _mail_ports.update(ports)
+
+
+@pytest.fixture(autouse=True)
+def mail_client_address(monkeypatch):
+    """Connect to the test mail servers from a loopback address no other test uses.
+
+    Only the mail servers: PostgreSQL, gunicorn and the live server still see 127.0.0.1.
+    Calling the fixture's value moves to a fresh address, for a test that repeats itself
+    (hypothesis) and wants each round to start as a first try.
+    """
+    current = [next(_client_addresses)]
+    create_connection = socket.create_connection
+
+    def from_the_tests_address(
+        address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None, **kwargs
+    ):
+        host, port = address[:2]
+        if source_address is None and port in _mail_ports and host in ("localhost", "127.0.0.1"):
+            source_address = (current[0], 0)
+        return create_connection(address, timeout, source_address, **kwargs)
+
+    def move() -> None:
+        current[0] = next(_client_addresses)
+
+    monkeypatch.setattr(socket, "create_connection", from_the_tests_address)
+    return move
+
+
 def _start_dovecot(tmp_path_factory, flavour: str):
     try:
         dovecot_server.ensure_installed(may_install=False)
@@ -97,6 +143,7 @@ def _start_dovecot(tmp_path_factory, flavour: str):
 def stock_dovecot(tmp_path_factory):
     """A real Dovecot for the whole run (`make test` installs dovecot-imapd)."""
     with _start_dovecot(tmp_path_factory, "dovecot") as server:
+        _connect_from_test_addresses(server.port, server.starttls_port)
         yield server
 
 
@@ -111,6 +158,7 @@ def exchange_dovecot(tmp_path_factory):
     """A real Dovecot trimmed to look like Exchange: its folder names without special-use
     flags, and no LIST-STATUS, MOVE or SPECIAL-USE, so Webmail's fallbacks meet a real server."""
     with _start_dovecot(tmp_path_factory, "exchange") as server:
+        _connect_from_test_addresses(server.port, server.starttls_port)
         yield server
 
 
@@ -264,6 +312,7 @@ def oauth_dovecot(tmp_path_factory, identity_provider):
         pytest.fail(f"{exc} (make test installs it)")
     server = dovecot_server.Dovecot(tmp_path_factory.mktemp("dovecot-oauth"))
     server.start(introspection_url=identity_provider.introspection_url)
+    _connect_from_test_addresses(server.port, server.starttls_port)
     yield server
     server.stop()
 
@@ -321,6 +370,7 @@ def postfix(dovecot, tmp_path_factory):
         tmp_path_factory.mktemp("postfix"), dovecot, domains=("practice.example",)
     )
     with server:
+        _connect_from_test_addresses(server.port)
         yield server
 
 
@@ -338,6 +388,7 @@ def oauth_postfix(oauth_dovecot, tmp_path_factory):
         tmp_path_factory.mktemp("postfix-oauth"), oauth_dovecot, domains=("practice.example",)
     )
     with server:
+        _connect_from_test_addresses(server.port)
         yield server
 
 

@@ -68,10 +68,12 @@ SPECIAL_NAMES = {
     "archive": "\\Archive",
 }
 SECURITY_CHOICES = ("ssl", "starttls")
-# Servers delay a rejected password by seconds to slow guessing (Dovecot 2 s by default, others
-# more). The answer to the password gets this long on top of the timeout, so a slow "no" is read
-# as a rejection, not as a server that hangs.
-REJECTION_DELAY_ALLOWANCE = 10.0
+# Servers hold back the answer to a password to slow guessing. Dovecot as shipped says "no"
+# after 2 s, and after rejections from one address (Webmail is one address for all its users)
+# waits up to 15 s more before checking the next password, a right one too. The answer to a
+# password gets this long on top of the timeout, so a slow answer is read, not taken for a
+# server that hangs.
+REJECTION_DELAY_ALLOWANCE = 20.0
 # Without LIST-STATUS each folder's counts cost a STATUS command: they are kept this long per
 # connection, and fetched within this share of the timeout (the rest show no count for now).
 STATUS_TTL_SECONDS = 30.0
