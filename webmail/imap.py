@@ -415,8 +415,8 @@ class _Watchdog:
 
     def _run(self) -> None:
         while True:
-            for guard, ends in self._due():
-                guard.expire(ends)
+            # No local name keeps the last guard (and its socket) alive during the next wait.
+            _expire_all(self._due())
 
     def _due(self) -> list[tuple["_Guard", float]]:
         """Wait until deadlines pass; return their guards (cancelled ones are skipped)."""
@@ -432,6 +432,11 @@ class _Watchdog:
                     return due
                 del passed  # no guard kept alive while waiting
                 self._wake.wait(self._deadlines[0][0] - now if self._deadlines else None)
+
+
+def _expire_all(due: list[tuple["_Guard", float]]) -> None:
+    for guard, ends in due:
+        guard.expire(ends)
 
 
 _watchdog = _Watchdog()
