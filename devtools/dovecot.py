@@ -70,11 +70,6 @@ service imap-login {{
     port = {port}
     ssl = yes
   }}
-  process_min_avail = 2
-  service_count = 0
-}}
-service imap {{
-  process_limit = 1024
 }}
 """
 
