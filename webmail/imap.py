@@ -1336,22 +1336,22 @@ def _parse_list_fetch(data: list, *, by_uid: bool) -> dict[int, dict] | None:
     for number, items in zip(answers[::2], answers[1::2], strict=True):
         if not isinstance(number, int) or not isinstance(items, tuple) or len(items) % 2:
             return None
-        data = {b"SEQ": number}
+        message = {b"SEQ": number}
         for name, value in zip(items[::2], items[1::2], strict=True):
             name = name.upper() if isinstance(name, bytes) else b""
             number_item = name in (b"UID", b"RFC822.SIZE") and isinstance(value, int)
             if number_item or (name == b"FLAGS" and isinstance(value, tuple)):
-                data[name] = value
+                message[name] = value
             elif name == b"ENVELOPE" and isinstance(value, tuple) and len(value) == 10:
                 envelope = _envelope(value)
                 if envelope is None:
                     return None
-                data[name] = envelope
+                message[name] = envelope
             else:
                 return None
         # Keyed as imapclient keys: by UID (then not kept among the items), else by number.
-        key = data.pop(b"UID", number) if by_uid else number
-        found.setdefault(key, {}).update(data)
+        key = message.pop(b"UID", number) if by_uid else number
+        found.setdefault(key, {}).update(message)
     return found
 
 
