@@ -1,6 +1,12 @@
-import pytest
+from datetime import UTC, datetime, timedelta
 
-from tests.conftest import USER_PASSWORD
+import pytest
+from django.contrib.sessions.models import Session
+from django.utils import timezone
+
+from settings_app.backends import ProfileBackend
+from settings_app.models import Profile
+from tests.conftest import APP_PASSWORD, USER_PASSWORD
 
 
 @pytest.mark.parametrize("path", ["/", "/settings/", "/settings/edit/", "/webmail/"])
@@ -77,3 +83,84 @@ def test_signed_out_pages_are_not_kept_for_the_back_button(user_client):
 
     assert "no-store" in shown["Cache-Control"]  # the browser must ask again, and is refused
     assert user_client.get("/settings/").status_code == 302
+
+
+# Every signed-in page loads its session and user with hand-written SQL (clientmanager.sessions,
+# settings_app.backends): these hold it to what Django's own loading does.
+
+
+def test_a_signed_in_page_loads_the_session_and_the_user_with_the_profile_in_two_queries(
+    user_client, user, django_assert_num_queries
+):
+    Profile.objects.create(user=user, phone="+44 20 7946 0000")
+
+    with django_assert_num_queries(2):  # the session, then the user joined to the profile
+        page = user_client.get("/settings/").content.decode()
+
+    assert "+44 20 7946 0000" in page
+
+
+def test_a_user_is_loaded_exactly_as_the_database_holds_them(user):
+    user.last_login = datetime(2026, 11, 30, 9, 15, 7, 123456, tzinfo=UTC)
+    user.save()
+    profile = Profile(
+        user=user,
+        phone="020 7946 0000",
+        signature="Kind regards,\nAlice",
+        webmail_access="automatic",
+        email_password_rejected_at=datetime(2026, 11, 29, 18, 0, tzinfo=UTC),
+    )
+    profile.set_email_password(APP_PASSWORD)
+    profile.save()
+
+    loaded = ProfileBackend().get_user(str(user.pk))  # sessions keep the id as text
+
+    expected_user = type(user).objects.get(pk=user.pk)
+    for field in expected_user._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected_user, field.attname), field.name
+    assert loaded.is_active is True and loaded.last_login.tzinfo is not None
+    expected_profile = Profile.objects.get(pk=profile.pk)
+    for field in Profile._meta.concrete_fields:
+        assert getattr(loaded.profile, field.attname) == getattr(expected_profile, field.attname)
+    assert loaded.profile.user is loaded
+    assert loaded.profile.get_email_password() == APP_PASSWORD
+    assert loaded.check_password(USER_PASSWORD)
+
+
+def test_a_user_with_no_profile_yet_opens_settings(user_client, user):
+    response = user_client.get("/settings/")
+
+    assert response.status_code == 200
+    assert Profile.objects.filter(user=user).exists()
+
+
+def test_a_deactivated_user_is_signed_out_at_their_next_page(user_client, user):
+    user.is_active = False
+    user.save()
+
+    assert user_client.get("/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_deleted_user_is_signed_out_at_their_next_page(user_client, user):
+    user.delete()
+
+    assert user_client.get("/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_new_password_signs_out_every_other_browser(user_client, user):
+    user.set_password("Another-horse-battery-2")
+    user.save()
+
+    assert user_client.get("/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_an_expired_session_is_signed_out(user_client):
+    Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))
+
+    assert user_client.get("/settings/")["Location"].startswith("/accounts/login/")
+
+
+def test_a_forged_session_cookie_is_signed_out(client, user):
+    client.cookies["sessionid"] = "x" * 32
+
+    assert client.get("/settings/")["Location"].startswith("/accounts/login/")
