@@ -1,5 +1,6 @@
 """Fixtures for drills against the app as production runs it: gunicorn on PostgreSQL."""
 
+import logging
 import re
 import urllib.error
 import urllib.parse
@@ -11,6 +12,27 @@ from django.db import connection
 from django.test import Client
 
 from devtools.serve import Gunicorn
+
+
+class Records(logging.Handler):
+    """Keep every record a logger passes on."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture
+def request_errors():
+    """What django.request logs (it does not propagate to pytest's caplog)."""
+    handler = Records()
+    logger = logging.getLogger("django.request")
+    logger.addHandler(handler)
+    yield handler.records
+    logger.removeHandler(handler)
 
 
 @pytest.fixture

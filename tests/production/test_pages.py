@@ -105,25 +105,6 @@ def broken_folder_list(settings, tmp_path):
     return tmp_path
 
 
-class Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def request_errors():
-    """What django.request logs (it does not propagate to pytest's caplog)."""
-    handler = Records()
-    logger = logging.getLogger("django.request")
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
-
-
 def test_a_bug_inside_a_mailbox_block_is_a_logged_server_error(
     automatic_user, broken_folder_list, request_errors
 ):

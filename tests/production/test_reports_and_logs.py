@@ -22,25 +22,6 @@ from webmail import services as webmail_services
 WRONG_PASSWORD = "not-the-app-password-" + APP_PASSWORD[::-1]
 
 
-class Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-@pytest.fixture
-def request_errors():
-    """What django.request logs (it does not propagate to pytest's caplog)."""
-    handler = Records()
-    logger = logging.getLogger("django.request")
-    logger.addHandler(handler)
-    yield handler.records
-    logger.removeHandler(handler)
-
-
 @pytest.fixture
 def broken_settings_page(settings, tmp_path):
     """A real template error on the Settings page."""

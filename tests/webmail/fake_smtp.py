@@ -2,13 +2,13 @@
 Microsoft's 5.7.30 and 5.7.139, Exchange's 4.3.2 thread limit, and a server that hangs."""
 
 import contextlib
-import socket
 import ssl
-import threading
 from pathlib import Path
 
+from tests.webmail.fakes import FakeServer
 
-class FakeSmtpServer:
+
+class FakeSmtpServer(FakeServer):
     """Speak just enough SMTP (with STARTTLS) to reach the step where it refuses.
 
     `auth_reply` answers AUTH (e.g. "535 5.7.139 ..."); with "" AUTH succeeds and
@@ -21,34 +21,9 @@ class FakeSmtpServer:
         self.auth_reply = auth_reply
         self.mail_reply = mail_reply
         self.silent = silent
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
         self.commands: list[str] = []
         self.lines: list[str] = []  # whole command lines (test secrets only)
-        self._connections = []
-        self._stopping = threading.Event()
-
-    def __enter__(self):
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stopping.set()
-        self.listener.close()
-        for connection in self._connections:
-            with contextlib.suppress(OSError):
-                connection.close()
-
-    def _accept(self):
-        while not self._stopping.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self._connections.append(connection)
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+        super().__init__(tls_dir)
 
     def _serve(self, connection):
         with contextlib.suppress(OSError, ssl.SSLError):
@@ -71,7 +46,7 @@ class FakeSmtpServer:
                 elif verb == "STARTTLS":
                     self._say(stream, "220 2.0.0 Ready to start TLS")
                     connection = self.context.wrap_socket(connection, server_side=True)
-                    self._connections.append(connection)
+                    self.connections.append(connection)
                     stream = connection.makefile("rwb")
                     secure = True
                 elif verb.startswith("AUTH"):

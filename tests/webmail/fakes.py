@@ -9,7 +9,43 @@ import time
 from pathlib import Path
 
 
-class FakeImapServer:
+class FakeServer:
+    """A loopback listener serving each connection on a thread of its own with `_serve`,
+    holding a certificate for TLS; a context manager that hangs up on everyone at exit."""
+
+    def __init__(self, tls_dir: Path):
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = []
+        self._stopping = threading.Event()
+
+    def __enter__(self):
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stopping.set()
+        self.listener.close()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+    def _accept(self):
+        while not self._stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+
+    def _serve(self, connection):
+        raise NotImplementedError
+
+
+class FakeImapServer(FakeServer):
     """Listen on loopback and treat every client according to `behaviour`.
 
     silent: accept the connection and never answer (not even the TLS handshake).
@@ -40,33 +76,8 @@ class FakeImapServer:
         self.hang = hang
         self.body_size = body_size
         self.hang_at_offset = hang_at_offset
-        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.context.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.connections = []
         self.received = []
-        self._stopping = threading.Event()
-
-    def __enter__(self):
-        threading.Thread(target=self._accept, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self._stopping.set()
-        self.listener.close()
-        for connection in self.connections:
-            with contextlib.suppress(OSError):
-                connection.close()
-
-    def _accept(self):
-        while not self._stopping.is_set():
-            try:
-                connection, _ = self.listener.accept()
-            except OSError:
-                return
-            self.connections.append(connection)
-            threading.Thread(target=self._serve, args=(connection,), daemon=True).start()
+        super().__init__(tls_dir)
 
     def _serve(self, connection):
         try:
