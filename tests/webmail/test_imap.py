@@ -133,7 +133,7 @@ def test_response_codes_are_read(text, code):
 
 
 def test_imapclients_internals_are_as_webmail_imap_expects(mailbox):
-    """Fail loudly when an imapclient (or imaplib) upgrade changes what webmail/imap.py uses.
+    """Fail loudly when an imapclient (or imaplib) upgrade changes what webmail/imap/ uses.
 
     pyproject.toml caps imapclient below its next major version; this catches a minor release.
     """

@@ -258,7 +258,7 @@ def test_a_folder_read_on_this_connection_shows_its_new_count(user_client, autom
 def test_the_page_shows_without_counts_when_there_is_no_time_for_them(
     user_client, automatic_user, monkeypatch
 ):
-    monkeypatch.setattr(imap, "STATUS_SHARE_OF_TIMEOUT", 0)
+    monkeypatch.setattr("webmail.imap.mailbox.STATUS_SHARE_OF_TIMEOUT", 0)
 
     response = user_client.get("/webmail/")
 

@@ -71,7 +71,7 @@ def test_it_opens_an_unread_message_in_three_commands_and_marks_it_read_once(
 def test_the_body_frame_reads_the_message_itself_once_the_kept_html_expired(
     user_client, automatic_user, html_uid, sent, monkeypatch
 ):
-    monkeypatch.setattr(imap, "BODY_KEEP_SECONDS", 0.0)
+    monkeypatch.setattr("webmail.imap.mailbox.BODY_KEEP_SECONDS", 0.0)
     user_client.get(f"/webmail/message/{html_uid}/", {"folder": "INBOX"})
     sent.clear()
 
