@@ -16,7 +16,7 @@ from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
 from clientmanager.reporting import DropSecretFrames
-from webmail.imap import MICROSOFT_HOSTS, _ssl_context
+from webmail.imap import MICROSOFT_HOSTS, REJECTION_DELAY_ALLOWANCE, _ssl_context
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})\b")
 
@@ -199,9 +199,18 @@ def _connect(server: SmtpServer) -> smtplib.SMTP:
     return client
 
 
-@sensitive_variables("login", "token")
+@sensitive_variables("login")
 def _sign_in(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
     client.ehlo()
+    # The answer to a password may be held back (see REJECTION_DELAY_ALLOWANCE): read it late
+    # rather than take a slow "no" for a server that hangs.
+    client.sock.settimeout(server.timeout + REJECTION_DELAY_ALLOWANCE)
+    _authenticate(client, server, login)
+    client.sock.settimeout(server.timeout)
+
+
+@sensitive_variables("login", "token")
+def _authenticate(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
     if login.access_token:
         token = f"user={login.username}\x01auth=Bearer {login.access_token}\x01\x01"
         with DropSecretFrames():

@@ -88,6 +88,22 @@ def test_it_says_a_refused_password_is_refused_for_sending(
     assert_kept_as_draft(mailbox)
 
 
+def test_a_refusal_the_server_holds_back_past_the_timeout_is_still_a_refused_password(
+    sender_client, recipient, mailbox, dovecot, settings
+):
+    # Postfix asks Dovecot, which as shipped answers a wrong password only after 2 s.
+    settings.WEBMAIL_SMTP_TIMEOUT = 1
+    sender_client.get("/webmail/")
+    dovecot.set_password(mailbox.email, "changed-elsewhere")
+    try:
+        _, page = send_failing(sender_client, recipient[0])
+    finally:
+        dovecot.set_password(mailbox.email, APP_PASSWORD)
+    assert "did not accept your email password for sending" in page
+    assert "did not answer" not in page
+    assert_kept_as_draft(mailbox)
+
+
 @pytest.mark.parametrize(
     "refusal",
     [

@@ -13,7 +13,14 @@ names what the rest of Webmail and the tests use.
 
 from imapclient import IMAPClient
 
-from webmail.imap.connection import _TLS, MICROSOFT_HOSTS, Server, _Guard, _ssl_context
+from webmail.imap.connection import (
+    _TLS,
+    MICROSOFT_HOSTS,
+    REJECTION_DELAY_ALLOWANCE,
+    Server,
+    _Guard,
+    _ssl_context,
+)
 from webmail.imap.data import PAGE_SIZE, Folder, Page
 from webmail.imap.errors import (
     MailError,
@@ -34,6 +41,7 @@ from webmail.imap.parsing import _folder, _name_special_uses, _parse_list_fetch
 __all__ = [
     "MICROSOFT_HOSTS",
     "PAGE_SIZE",
+    "REJECTION_DELAY_ALLOWANCE",
     "_TLS",
     "Folder",
     "IMAPClient",

@@ -19,6 +19,12 @@ from webmail.imap.errors import MailError
 
 MICROSOFT_HOSTS = ("office365.com", "outlook.com", "office.com", "microsoft.com")
 SECURITY_CHOICES = ("ssl", "starttls")
+# Servers hold back the answer to a password to slow guessing. Dovecot as shipped says "no"
+# after 2 s, and after rejections from one address (Webmail is one address for all its users)
+# waits up to 15 s more before checking the next password, a right one too. The answer to a
+# password (to IMAP, and to SMTP, where Postfix asks Dovecot) gets this long on top of the
+# timeout, so a slow answer is read, not taken for a server that hangs.
+REJECTION_DELAY_ALLOWANCE = 20.0
 
 
 # Configuration --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from imapclient import exceptions as imap_errors
 from imapclient.response_parser import parse_message_list, parse_response
 
 from clientmanager.reporting import DropSecretFrames
-from webmail.imap.connection import Server, _Client, _Guard
+from webmail.imap.connection import REJECTION_DELAY_ALLOWANCE, Server, _Client, _Guard
 from webmail.imap.data import PAGE_SIZE, Folder, FolderState, Page, Summary, pages_for
 from webmail.imap.errors import (
     MailError,
@@ -47,12 +47,6 @@ LIST_ITEMS = ["UID", "FLAGS", "ENVELOPE", "RFC822.SIZE"]
 _FLAGS_ANSWER = re.compile(rb"^(\d+) \((?=.*\bUID (\d+))(?=.*\bFLAGS \(([^)]*)\)).*\)$")
 # Envelopes a connection keeps for reuse; past this many it starts again.
 SUMMARY_CACHE_SIZE = 5_000
-# Servers hold back the answer to a password to slow guessing. Dovecot as shipped says "no"
-# after 2 s, and after rejections from one address (Webmail is one address for all its users)
-# waits up to 15 s more before checking the next password, a right one too. The answer to a
-# password gets this long on top of the timeout, so a slow answer is read, not taken for a
-# server that hangs.
-REJECTION_DELAY_ALLOWANCE = 20.0
 # Without LIST-STATUS each folder's counts cost a STATUS command: they are kept this long per
 # connection, and fetched within this share of the timeout (the rest show no count for now).
 STATUS_TTL_SECONDS = 30.0
