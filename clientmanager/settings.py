@@ -37,6 +37,8 @@ WEBMAIL_IMAP_CA_FILE = env.str("WEBMAIL_IMAP_CA_FILE", default="")
 WEBMAIL_IMAP_TIMEOUT = env.float("WEBMAIL_IMAP_TIMEOUT", default=15.0)
 # The longest one download (an attachment or a message's source) may take, all chunks together.
 WEBMAIL_DOWNLOAD_TIMEOUT = env.float("WEBMAIL_DOWNLOAD_TIMEOUT", default=300.0)
+# Send each browser's address with IMAP ID before signing in, for a server that trusts ours.
+WEBMAIL_IMAP_SEND_CLIENT_ADDRESS = env.bool("WEBMAIL_IMAP_SEND_CLIENT_ADDRESS", default=False)
 # Signed-in connections are kept this long for the next page of the same browser session.
 WEBMAIL_IMAP_IDLE_SECONDS = env.int("WEBMAIL_IMAP_IDLE_SECONDS", default=120)
 WEBMAIL_IMAP_POOL_SIZE = env.int("WEBMAIL_IMAP_POOL_SIZE", default=200)

@@ -48,6 +48,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_location = maildir:{root}/mail/%u
 {capability_line}
+{trust_line}
 
 # One passwd-file per user: Dovecot rereads a changed file at most once a second, and a
 # file of its own makes a new user visible at once.
@@ -278,9 +279,12 @@ class Dovecot:
     def log_file(self) -> Path:
         return self.root / "dovecot.log"
 
-    def start(self, *, capabilities: str = "", introspection_url: str = "") -> "Dovecot":
+    def start(
+        self, *, capabilities: str = "", introspection_url: str = "", trusted_networks: str = ""
+    ) -> "Dovecot":
         """Start the server; `capabilities` replaces the advertised list (to mimic others);
-        `introspection_url` makes it sign in with OAuth tokens only (oauth2_flavour)."""
+        `introspection_url` makes it sign in with OAuth tokens only (oauth2_flavour);
+        `trusted_networks` (login_trusted_networks) may name their clients' address with ID."""
         for name in ["state", "mail", "tls"]:
             (self.root / name).mkdir(parents=True, exist_ok=True)
         # Sockets live in a short folder of their own: Unix socket paths are limited to 107
@@ -307,6 +311,7 @@ class Dovecot:
             uid=self.uid,
             gid=self.gid,
             capability_line=f"imap_capability = {capabilities}" if capabilities else "",
+            trust_line=f"login_trusted_networks = {trusted_networks}" if trusted_networks else "",
             namespace=FLAVOURS[self.flavour],
         ) + (DELIVERY.format() if self.delivers else "")
         if introspection_url:

@@ -13,6 +13,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from clientmanager.middleware import client_ip
 from settings_app import connection, crypto, microsoft
 from settings_app.models import Profile, profile_for
 from settings_app.services import RotationResult
@@ -200,7 +201,7 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
     Settings is no way around it. Only a refused password keeps counting: when the server
     fails or refuses for another reason (a limit on connections, say) the attempt is forgotten.
     """
-    mailbox = Mailbox(server)
+    mailbox = Mailbox(server, client_address=client_ip(request))
     # The TLS handshake takes about as long as recording the attempt, so both happen at once;
     # the password is sent only once the attempt is recorded.
     connected = _connecting.submit(mailbox.connect)
@@ -221,7 +222,7 @@ def _sign_in(request, profile: Profile, server: Server, credentials: Credentials
             # Other programs hold the server's limit; one of them may well be closing.
             mailbox.close()
             time.sleep(LIMIT_RETRY_SECONDS)
-            mailbox = Mailbox(server)
+            mailbox = Mailbox(server, client_address=client_ip(request))
             mailbox.sign_in(credentials.username, credentials.password)
     except PasswordRejected as exc:
         mailbox.close()
@@ -266,7 +267,7 @@ def _microsoft_lease(request, profile: Profile) -> Lease:
 
     @sensitive_variables("token")
     def connect() -> Mailbox:
-        mailbox = Mailbox(server)
+        mailbox = Mailbox(server, client_address=client_ip(request))
         try:
             mailbox.sign_in_oauth2(request.user.email, token)
         except TokenRejected:

@@ -37,6 +37,7 @@ class Server:
     security: str  # "ssl" or "starttls"; anything else is refused (require_encryption)
     ca_file: str
     timeout: float
+    sends_client_address: bool = False  # WEBMAIL_IMAP_SEND_CLIENT_ADDRESS
 
     @classmethod
     def from_settings(cls) -> "Server":
@@ -46,6 +47,7 @@ class Server:
             security=settings.WEBMAIL_IMAP_SECURITY,
             ca_file=settings.WEBMAIL_IMAP_CA_FILE,
             timeout=settings.WEBMAIL_IMAP_TIMEOUT,
+            sends_client_address=settings.WEBMAIL_IMAP_SEND_CLIENT_ADDRESS,
         )
 
     @property

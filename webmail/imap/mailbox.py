@@ -63,8 +63,9 @@ class Mailbox:
     Not thread-safe: one request uses it at a time (webmail.pool hands it out).
     """
 
-    def __init__(self, server: Server):
+    def __init__(self, server: Server, *, client_address: str = ""):
         self.server = server
+        self.client_address = client_address  # the browser's, for the server's logs and limits
         self._guard = _Guard()
         self._client: IMAPClient | None = None
         self.broken = False
@@ -190,6 +191,22 @@ class Mailbox:
             self._guard.attach(self._client._imap.sock)
         if not isinstance(self._client._imap.sock, ssl.SSLSocket):
             raise ProtocolError("The connection is not encrypted, so no password is sent.")
+        if self.server.sends_client_address and self.client_address:
+            self._introduce()
+
+    def _introduce(self) -> None:
+        """Tell the server whose sign-in this is (IMAP ID, RFC 2971), before any password.
+
+        A server that trusts Webmail's address (Dovecot: login_trusted_networks) then logs the
+        browser's address and slows only that address after a rejected password; Webmail is
+        otherwise one address for all its users. The ID is advice: a refusal changes nothing.
+        """
+        if not self._client.has_capability("ID"):
+            return
+        with suppress(imap_errors.IMAPClientError):
+            self._client.id_(
+                {"name": "Client Manager Webmail", "x-originating-ip": self.client_address}
+            )
 
     @sensitive_variables("password")
     def _log_in(self, username: str, password: str) -> None:
