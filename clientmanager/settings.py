@@ -155,7 +155,7 @@ DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / '
 # Keep database connections between requests, checked before reuse (survives a restart).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+if DATABASES["default"].get("ENGINE") == "django.db.backends.sqlite3":
     # Tests on SQLite use a file, as `make run` does: Django's default in-memory test database
     # shares one cache between threads and refuses concurrent writers at once ("database table
     # is locked") instead of waiting for them, which no real deployment does.

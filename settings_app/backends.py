@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import ValidationError
 from django.db import connections, router
+from django.views.decorators.debug import sensitive_variables
 
 from settings_app.models import Profile
 
@@ -18,28 +19,34 @@ class ProfileBackend(ModelBackend):
 
     def get_user(self, user_id):
         User = get_user_model()
-        alias = router.db_for_read(User)
         try:
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        user = _user_with_profile(alias, pk)
+        user = _user_with_profile(router.db_for_read(User), pk)
         return user if user is not None and self.user_can_authenticate(user) else None
 
 
+@sensitive_variables("row", "values")  # the row holds the password hash and encrypted secrets
 def _user_with_profile(alias: str, pk):
     """The user with primary key `pk` and their profile (if they have one), or None."""
-    query = _user_with_profile_query(alias)
+    query = _query(alias)
     connection = connections[alias]
     with connection.cursor() as cursor:
-        cursor.execute(query.sql, [pk])
+        cursor.execute(query.sql, [query.User._meta.pk.get_db_prep_value(pk, connection)])
         row = cursor.fetchone()
     if row is None:
         return None
-    values = [query.convert(n, value, connection) for n, value in enumerate(row)]
+    values = list(row)
+    for n in query.converted:
+        column = query.columns[n]
+        for converter in _converters(column, connection):
+            values[n] = converter(values[n], column, connection)
     user_count = len(query.user_fields)
     user = query.User.from_db(alias, query.user_fields, values[:user_count])
-    if values[user_count] is not None:  # the profile's primary key: None when it has none
+    if values[query.profile_key] is None:  # no profile yet: remembered, as select_related does
+        type(user).profile.related.set_cached_value(user, None)
+    else:
         user.profile = Profile.from_db(alias, query.profile_fields, values[user_count:])
     return user
 
@@ -52,37 +59,32 @@ class _Query:
         connection = connections[alias]
         quote = connection.ops.quote_name
         users, profiles = self.User._meta, Profile._meta
-        columns = [(field, "u") for field in users.concrete_fields]
-        columns += [(field, "p") for field in profiles.concrete_fields]
+        owner = profiles.get_field("user")
+        fields = [(field, "u") for field in users.concrete_fields]
+        fields += [(field, "p") for field in profiles.concrete_fields]
+        self.columns = [field.get_col(table) for field, table in fields]
         self.user_fields = [field.attname for field in users.concrete_fields]
         self.profile_fields = [field.attname for field in profiles.concrete_fields]
+        self.profile_key = len(self.user_fields) + self.profile_fields.index(profiles.pk.attname)
         user_key = f"u.{quote(users.pk.column)}"
-        selected = ", ".join(f"{table}.{quote(field.column)}" for field, table in columns)
+        selected = ", ".join(f"{table}.{quote(field.column)}" for field, table in fields)
         joined = (
             f"{quote(users.db_table)} u LEFT JOIN {quote(profiles.db_table)} p"
-            f" ON p.{quote(profiles.get_field('user').column)} = {user_key}"
+            f" ON p.{quote(owner.column)} = u.{quote(owner.target_field.column)}"
         )
         # Names from the models' metadata only; the one value is a parameter.
         self.sql = f"SELECT {selected} FROM {joined} WHERE {user_key} = %s"  # noqa: S608
-        # What the ORM would do to each value on its way out of the database (SQLite, for
-        # one, gives datetimes as text and booleans as integers).
-        self.converters = []
-        for field, table in columns:
-            column = field.get_col(table)
-            self.converters.append(
-                (
-                    column,
-                    connection.ops.get_db_converters(column) + column.get_db_converters(connection),
-                )
-            )
-
-    def convert(self, n: int, value, connection):
-        column, converters = self.converters[n]
-        for converter in converters:
-            value = converter(value, column, connection)
-        return value
+        # The columns the ORM converts on their way out of this database (SQLite, for one,
+        # gives datetimes as text and booleans as integers; PostgreSQL needs none).
+        self.converted = [
+            n for n, column in enumerate(self.columns) if _converters(column, connection)
+        ]
 
 
 @cache
-def _user_with_profile_query(alias: str) -> _Query:
+def _query(alias: str) -> _Query:
     return _Query(alias)
+
+
+def _converters(column, connection) -> list:
+    return connection.ops.get_db_converters(column) + column.get_db_converters(connection)
