@@ -217,7 +217,9 @@ def _begin(user, token: str, count: int) -> Submission:
         )
     # Rows still sending count against the mailbox's connections; one left by a crash stops
     # counting after a while.
-    stale = now - timedelta(seconds=settings.WEBMAIL_SMTP_TIMEOUT * 10)
+    stale = now - timedelta(
+        seconds=(settings.WEBMAIL_SMTP_TIMEOUT + imap.REJECTION_DELAY_ALLOWANCE) * 10
+    )
     ahead = Submission.objects.filter(
         mailbox=user.email,
         state=Submission.State.SENDING,

@@ -205,8 +205,11 @@ def _sign_in(client: smtplib.SMTP, server: SmtpServer, login: Login) -> None:
     # The answer to a password may be held back (see REJECTION_DELAY_ALLOWANCE): read it late
     # rather than take a slow "no" for a server that hangs.
     client.sock.settimeout(server.timeout + REJECTION_DELAY_ALLOWANCE)
-    _authenticate(client, server, login)
-    client.sock.settimeout(server.timeout)
+    try:
+        _authenticate(client, server, login)
+    finally:
+        if client.sock is not None:  # None once smtplib has closed a failed connection
+            client.sock.settimeout(server.timeout)
 
 
 @sensitive_variables("login", "token")

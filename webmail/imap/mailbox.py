@@ -1,6 +1,7 @@
 """The signed-in connection and the commands Webmail sends on it."""
 
 import imaplib
+import ipaddress
 import re
 import ssl
 import time
@@ -191,7 +192,7 @@ class Mailbox:
             self._guard.attach(self._client._imap.sock)
         if not isinstance(self._client._imap.sock, ssl.SSLSocket):
             raise ProtocolError("The connection is not encrypted, so no password is sent.")
-        if self.server.sends_client_address and self.client_address:
+        if self.server.sends_client_address and not self.server.is_microsoft:
             self._introduce()
 
     def _introduce(self) -> None:
@@ -201,12 +202,15 @@ class Mailbox:
         browser's address and slows only that address after a rejected password; Webmail is
         otherwise one address for all its users. The ID is advice: a refusal changes nothing.
         """
-        if not self._client.has_capability("ID"):
+        try:  # from X-Forwarded-For, where a misconfigured proxy lets anything through
+            address = str(ipaddress.ip_address(self.client_address))
+        except ValueError:
+            return
+        # imaplib's list, read with the greeting or after STARTTLS: imapclient would ask again.
+        if "ID" not in self._client._imap.capabilities:
             return
         with suppress(imap_errors.IMAPClientError):
-            self._client.id_(
-                {"name": "Client Manager Webmail", "x-originating-ip": self.client_address}
-            )
+            self._client.id_({"name": "Client Manager Webmail", "x-originating-ip": address})
 
     @sensitive_variables("password")
     def _log_in(self, username: str, password: str) -> None:
