@@ -1,9 +1,11 @@
 """Opening a message is one exchange with the server: the body frame reuses what its page read."""
 
 import imaplib
+import re
 
 import pytest
 
+from devtools.seed import PIXEL_PNG
 from tests.conftest import APP_PASSWORD
 from webmail import imap
 
@@ -92,3 +94,40 @@ def test_the_html_kept_for_the_body_frame_counts_in_the_pool_budget(
     mail.close()
 
     assert after - before >= len("<p>Dear <b>client</b>, the figures.</p>")
+
+
+def test_a_signature_with_several_logos_costs_the_body_frame_one_command(
+    user_client, automatic_user, mailbox, sent
+):
+    logos = {f"logo{n}@practice.example": PIXEL_PNG for n in range(3)}
+    html = "<p>Kind regards</p>" + "".join(
+        f'<img src="cid:{cid}" alt="l{n}">' for n, cid in enumerate(logos)
+    )
+    mailbox.receive("Signed letter", html=html, inline_images=logos)
+    user_client.get("/webmail/message/61/", {"folder": "INBOX"})
+    sent.clear()
+
+    body = user_client.get("/webmail/message/61/body/", {"folder": "INBOX"}).content.decode()
+
+    assert len(sent) == 1, sent  # one FETCH for every image, not one each
+    for n in range(3):
+        assert re.search(rf'<img src="data:image/png;base64,iVBORw0KGgo[^"]*" alt="l{n}">', body)
+
+
+def test_a_message_with_hundreds_of_images_shows_the_first_hundred_in_one_command(
+    user_client, automatic_user, mailbox, sent
+):
+    pictures = {f"p{n:03d}@bulk.example": PIXEL_PNG for n in range(150)}
+    mailbox.receive(
+        "Picture book",
+        html="".join(f'<img src="cid:{cid}">' for cid in pictures),
+        inline_images=pictures,
+    )
+    user_client.get("/webmail/message/61/", {"folder": "INBOX"})
+    sent.clear()
+
+    response = user_client.get("/webmail/message/61/body/", {"folder": "INBOX"})
+
+    assert response.status_code == 200
+    assert len(sent) == 1, sent
+    assert response.content.decode().count("data:image/png;base64,") == 100

@@ -627,12 +627,18 @@ class Mailbox:
             check_part(number)
         item = "BODY.PEEK" if peek else "BODY"
         data = self._fetch_one(uid, [f"{item}[{number}]<{offset}.{length}>"])
-        key = f"BODY[{number}]<{offset}>".encode()
-        value = data.get(key)
-        if value is None:
-            # Some servers leave out the origin when the whole part fits.
-            value = data.get(f"BODY[{number}]".encode(), b"")
-        return value or b""
+        return _body_section(data, number, offset)
+
+    def parts_bytes(self, uid: int, lengths: dict[str, int]) -> dict[str, bytes]:
+        """Raw bytes of several parts of one message, each at most its length, in one FETCH."""
+        if not lengths:
+            return {}
+        for number in lengths:
+            check_part(number)
+        data = self._fetch_one(
+            uid, [f"BODY.PEEK[{number}]<0.{length}>" for number, length in lengths.items()]
+        )
+        return {number: _body_section(data, number, 0) for number in lengths}
 
     def structure(self, folder: str, uid: int) -> Message:
         """Read a message's parts without any body (for the HTML view and downloads)."""
@@ -779,6 +785,15 @@ class Mailbox:
         """Delete messages for good (a sent draft, say), leaving others alone."""
         self.select(folder)
         self._expunge(uids)
+
+
+def _body_section(data: dict, number: str, offset: int) -> bytes:
+    """A FETCH answer's BODY[number]<offset> (some servers leave out the origin when the whole
+    part fits)."""
+    value = data.get(f"BODY[{number}]<{offset}>".encode())
+    if value is None:
+        value = data.get(f"BODY[{number}]".encode(), b"")
+    return value or b""
 
 
 def _search_term(term: str) -> bytes:
