@@ -14,8 +14,10 @@ import quopri
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import unquote_to_bytes
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -195,9 +197,15 @@ def decode_text(data: bytes, charset: str | None) -> tuple[str, bool]:
     if codec == "ascii":
         return _undeclared(data), False  # 8-bit text labelled ASCII is common
     try:
-        return data.decode(_utf16_order(data, codec), "replace"), False
+        return without_surrogates(data.decode(_utf16_order(data, codec), "replace")), False
     except (LookupError, ValueError):  # UnicodeError is a ValueError
         return _undeclared(data), True
+
+
+def without_surrogates(text: str) -> str:
+    """`text` with lone surrogates replaced: UTF-7 decodes "+2D0-" to one even with "replace"
+    (and IMAP's modified UTF-7 too), and no page or answer can be encoded with it."""
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def decode_charset(data: bytes, charset: str | None) -> str:
@@ -453,5 +461,18 @@ def arrange(message: Message, parts: list[Part]) -> None:
         message.attachments.append(part)
 
 
-def aware(value):
-    return value if isinstance(value, datetime) else None
+def aware(value) -> datetime | None:
+    """`value` in UTC if it is a date and time that can be shown in any time zone, else None.
+
+    Senders write any year and zone offset they like ("+9999", year 9999), which time zone
+    conversion refuses; a date with no zone ("-0000": unknown) is taken as UTC.
+    """
+    if not isinstance(value, datetime):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        value = value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return value if 1900 <= value.year <= 9000 else None

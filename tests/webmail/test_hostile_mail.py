@@ -18,10 +18,12 @@ DANGEROUS = ["idna", "punycode", "undefined", "rot13", "base64_codec", "zlib", "
              "a" * 300]  # fmt: skip
 
 
-def headers(subject: bytes, *extra: bytes) -> bytes:
+def headers(
+    subject: bytes, *extra: bytes, date: bytes = b"Fri, 20 Nov 2026 09:00:00 +0000"
+) -> bytes:
     return (
         b"From: Sender <sender@example.org>\r\nTo: staff@practice.example\r\n"
-        b"Date: Fri, 20 Nov 2026 09:00:00 +0000\r\nMessage-ID: <x@example.org>\r\n"
+        b"Date: " + date + b"\r\nMessage-ID: <x@example.org>\r\n"
         b"Subject: " + subject + b"\r\nMIME-Version: 1.0\r\n" + b"".join(extra)
     )
 
@@ -105,6 +107,19 @@ def corpus() -> dict[str, bytes]:
         ),
     )
     add(b"charset*", lambda s: single(s, b"text/plain; charset*=utf-8''idna", b"x"))
+    # UTF-7 decodes "+2D0-" to a lone surrogate even with "replace": no page can hold one.
+    add(b"=?utf-7?q?+2D0-?=", lambda s: single(s, b"text/plain", b"x"))
+    add(b"utf-7 text", lambda s: single(s, b"text/plain; charset=utf-7", b"hello +2D0- world"))
+    add(b"utf-7 surrogate html", lambda s: single(s, b"text/html; charset=utf-7", b"<p>+2D0-</p>"))
+    add(b"utf-7 name", lambda s: headers(s, b'Content-Type: multipart/mixed; boundary="n"\r\n')
+        + b"\r\n--n\r\nContent-Type: text/plain\r\n\r\nsee\r\n--n\r\nContent-Type: "
+        b"application/pdf\r\nContent-Disposition: attachment; filename*=utf-7''+2D0-.pdf\r\n"
+        b"\r\nx\r\n--n--\r\n")  # fmt: skip
+    # Dates whose zone or year no time zone conversion takes.
+    for date in (b"Mon, 1 Jan 2024 10:00:00 +99999999999999", b"Mon, 1 Jan 2024 10:00:00 +9999",
+                 b"Mon, 1 Jan 2024 10:00:00 -2400", b"Fri, 31 Dec 9999 23:00:00 -0500",
+                 b"Mon, 1 Jan 2024 10:00:00"):  # fmt: skip
+        add(b"date " + date, lambda s, d=date: headers(s, date=d) + b"\r\nx")
     # Broken transfer encodings.
     add(b"base64", lambda s: single(s, b"text/plain", b"SGVsbG8!!!*** ===QQ=A\r\n====", b"base64"))
     add(

@@ -116,6 +116,14 @@ def test_special_uses_come_from_flags_before_names():
     assert [f.special for f in folders] == [None, "\\Trash", "\\Sent", None]
 
 
+@pytest.mark.parametrize("raw", [b"&2D0-", b"&,,,-", b"Kunden/&APw-ller&"])
+def test_a_folder_name_the_server_encoded_badly_is_still_a_name(raw):
+    folder = imap._folder([b"\\HasNoChildren"], "/", raw)
+
+    folder.name.encode()  # no lone surrogate: the page and its links can be written
+    assert folder.name
+
+
 @pytest.mark.parametrize(
     ("text", "code"),
     [
@@ -139,7 +147,7 @@ def test_imapclients_internals_are_as_webmail_imap_expects(mailbox):
     """
     import imaplib
 
-    from imapclient import IMAPClient, imap4, tls
+    from imapclient import IMAPClient, imap4, response_parser, tls
 
     for name in ["_create_IMAP4", "_raw_command_untagged", "_imap", "normalise_times"]:
         assert name in inspect.getsource(IMAPClient), f"IMAPClient.{name} has gone"
@@ -147,6 +155,9 @@ def test_imapclients_internals_are_as_webmail_imap_expects(mailbox):
         "self", "host", "port", "ssl_context", "timeout"
     ]  # fmt: skip
     assert "timeout" in inspect.signature(imap4.IMAP4WithTimeout.__init__).parameters
+    # webmail.imap.parsing makes ENVELOPE dates out of range read as unreadable, not crash.
+    assert "parse_to_datetime(" in inspect.getsource(response_parser._convert_ENVELOPE)
+    assert response_parser.parse_to_datetime.__module__ == "webmail.imap.parsing"
     for name in ["_new_tag", "_get_capabilities", "_create_socket", "_simple_command",
                  "_untagged_response", "_log"]:  # fmt: skip
         assert callable(getattr(imaplib.IMAP4, name, None)), f"imaplib.IMAP4.{name} has gone"

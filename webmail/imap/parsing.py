@@ -4,13 +4,22 @@ special uses, and message structure."""
 import re
 from contextlib import suppress
 
-from imapclient import imap_utf7
+from imapclient import imap_utf7, response_parser
 from imapclient.datetime_util import parse_to_datetime
 from imapclient.response_parser import parse_response
 from imapclient.response_types import Address, Envelope
 
 from webmail.imap.data import Folder, Summary
-from webmail.mime import Message, address, addresses, as_text, aware, decode_words, read_structure
+from webmail.mime import (
+    Message,
+    address,
+    addresses,
+    as_text,
+    aware,
+    decode_words,
+    read_structure,
+    without_surrogates,
+)
 
 SPECIAL_USE = ("\\Drafts", "\\Sent", "\\Trash", "\\Junk", "\\Archive")
 SPECIAL_NAMES = {
@@ -26,6 +35,21 @@ SPECIAL_NAMES = {
     "spam": "\\Junk",
     "archive": "\\Archive",
 }
+
+
+def _parse_date(value: bytes, normalise: bool = True):
+    """imapclient's parse_to_datetime, saying ValueError for any date it cannot read.
+
+    imapclient reads an ENVELOPE's date with it and gives up on ValueError only; a sender's
+    zone offset of "+99999999999999" raised OverflowError, which failed the whole FETCH.
+    """
+    try:
+        return parse_to_datetime(value, normalise=normalise)
+    except OverflowError as exc:
+        raise ValueError(f"the date {value!r} is out of range") from exc
+
+
+response_parser.parse_to_datetime = _parse_date
 
 
 def _arrange(message: Message, data: dict) -> None:
@@ -112,7 +136,7 @@ def _envelope(value: tuple) -> Envelope | None:
     date = None
     if isinstance(value[0], bytes) and value[0]:
         with suppress(ValueError):
-            date = parse_to_datetime(value[0], normalise=False)
+            date = _parse_date(value[0], normalise=False)
     lists = []
     for listed in value[2:8]:
         if not listed:  # NIL, or an empty list
@@ -146,9 +170,13 @@ def _summary(uid: int, data: dict) -> Summary:
 
 
 def _folder_name(raw) -> str:
-    if isinstance(raw, bytes):
-        return imap_utf7.decode(raw)
-    return str(raw)
+    """A folder's name from the server's modified UTF-7, as well as it can be read."""
+    if not isinstance(raw, bytes):
+        return without_surrogates(str(raw))
+    try:
+        return without_surrogates(imap_utf7.decode(raw))
+    except ValueError:  # UnicodeError is a ValueError
+        return raw.decode("utf-8", "replace")
 
 
 def _listed(listed) -> list:
