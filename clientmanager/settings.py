@@ -177,6 +177,8 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
 USE_I18N = True
 USE_TZ = True
+# Bare "www." addresses in plain-text mail become https:// links (Django 7 will do so anyway).
+URLIZE_ASSUME_HTTPS = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -241,3 +241,15 @@ def test_an_inline_image_repeated_many_times_stays_within_the_budget(
     # As many copies as fit in the budget (one of about 27 KB in 50 KB), then none.
     assert body.count("data:image/png;base64,") == 1
     assert len(body) < 200_000
+
+
+def test_addresses_in_a_plain_text_message_become_safe_links(user_client, automatic_user, mailbox):
+    mailbox.receive(
+        "Links", text="See www.example.org/report or https://example.net/a, not javascript:x()."
+    )
+
+    page = get(user_client, 61).content.decode()
+
+    assert '<a href="https://www.example.org/report" rel="nofollow">' in page
+    assert '<a href="https://example.net/a" rel="nofollow">' in page
+    assert 'href="javascript' not in page
