@@ -1,8 +1,26 @@
-"""Fixtures for writing mail: a second user to write to, and a signed-in sender."""
+"""Fixtures for Webmail's tests: the IMAP commands sent, a second user to write to, and a
+signed-in sender."""
+
+import imaplib
 
 import pytest
 
 from tests.conftest import user_with_mailbox
+
+
+@pytest.fixture
+def sent(monkeypatch) -> list[str]:
+    """The IMAP commands sent from now on, by name and arguments."""
+    names = []
+    real_command = imaplib.IMAP4._command
+
+    def spy(self, name, *args):
+        shown = (a.decode() if isinstance(a, bytes) else str(a) for a in args if a is not None)
+        names.append(" ".join([name, *shown]))
+        return real_command(self, name, *args)
+
+    monkeypatch.setattr(imaplib.IMAP4, "_command", spy)
+    return names
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ MY_BROWSER = "203.0.113.9"
 @pytest.fixture(scope="module")
 def dovecot(tmp_path_factory):
     """A Dovecot as shipped but for trusting Webmail's (loopback) address."""
+    # login_trusted_networks changed from its default (none) because it is what these test.
     server = Dovecot(tmp_path_factory.mktemp("trusting")).start(trusted_networks="127.0.0.0/8")
     _connect_from_test_addresses(server.port, server.starttls_port)
     try:
@@ -85,7 +86,7 @@ def test_the_mail_servers_log_names_the_browser(user_client, user, dovecot, imap
 
 
 def test_a_server_that_does_not_trust_webmail_ignores_the_address(
-    user_client, user, stock_dovecot, settings
+    user_client, user, stock_dovecot, settings, sent
 ):
     settings.WEBMAIL_IMAP_HOST = stock_dovecot.host
     settings.WEBMAIL_IMAP_PORT = stock_dovecot.port
@@ -100,12 +101,13 @@ def test_a_server_that_does_not_trust_webmail_ignores_the_address(
     finally:
         pool.close_all()
 
+    assert any(f'"x-originating-ip" "{MY_BROWSER}"' in command for command in sent), sent
     assert f"rip={MY_BROWSER}" not in login and "rip=127." in login
 
 
 @pytest.mark.parametrize("forwarded", ["not-an-address", "203.0.113.9:51234", "é" * 20])
 def test_a_forwarded_address_that_is_no_address_is_not_sent(
-    user_client, user, dovecot, imap_settings, forwarded
+    user_client, user, dovecot, imap_settings, forwarded, sent
 ):
     # A proxy set up to pass X-Forwarded-For through lets the browser write anything there.
     imap_settings.WEBMAIL_IMAP_SEND_CLIENT_ADDRESS = True
@@ -120,4 +122,5 @@ def test_a_forwarded_address_that_is_no_address_is_not_sent(
 
     login = sign_in_logged(dovecot, user.email, sign_in_through_the_proxy)
 
+    assert not any(command.startswith("ID") for command in sent), sent
     assert "rip=127." in login

@@ -1,6 +1,5 @@
 """Opening a message is one exchange with the server: the body frame reuses what its page read."""
 
-import imaplib
 import re
 
 import pytest
@@ -8,21 +7,6 @@ import pytest
 from devtools.seed import PIXEL_PNG
 from tests.conftest import APP_PASSWORD
 from webmail import imap
-
-
-@pytest.fixture
-def sent(monkeypatch) -> list[str]:
-    """The IMAP commands sent from now on, by name."""
-    names = []
-    real_command = imaplib.IMAP4._command
-
-    def spy(self, name, *args):
-        shown = (a.decode() if isinstance(a, bytes) else str(a) for a in args if a is not None)
-        names.append(" ".join([name, *shown]))
-        return real_command(self, name, *args)
-
-    monkeypatch.setattr(imaplib.IMAP4, "_command", spy)
-    return names
 
 
 @pytest.fixture
